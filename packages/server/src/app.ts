@@ -1,0 +1,157 @@
+/**
+ * The composition root: builds the dependencies once, mounts the routes the features turn on, and
+ * derives the metadata document from the same table. The only module that imports http/.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type Clock, systemClock } from './brand.ts'
+import type { ServerConfig } from './config.ts'
+import type { Deps } from './deps.ts'
+import { healthEndpoint, readinessEndpoint } from './endpoints/health.ts'
+import { introspectionEndpoint } from './endpoints/introspection.ts'
+import { metadataEndpoint } from './endpoints/metadata.ts'
+import { revocationEndpoint } from './endpoints/revocation.ts'
+import { tokenEndpoint } from './endpoints/token.ts'
+import { createRequestListener } from './http/server.ts'
+import type { Route } from './http/types.ts'
+import { createLogger, describeError, type Logger } from './log.ts'
+import { openStore } from './store/open-store.ts'
+import type { Store } from './store/store.ts'
+import { createRateLimiter } from './throttle/rate-limiter.ts'
+
+export interface AuthorizationServer {
+  /** Where the server listens, e.g. http://127.0.0.1:9400. */
+  readonly url: string
+  /** The issuer identifier it publishes. */
+  readonly issuer: string
+  close(): Promise<void>
+}
+
+export interface StartOptions {
+  readonly logger?: Logger
+  readonly clock?: Clock
+  /** Use this store instead of opening the configured one (store contract tests, embedding). */
+  readonly store?: Store
+}
+
+const SWEEP_INTERVAL_MS = 60_000
+
+export async function createAuthorizationServer(
+  config: ServerConfig,
+  options: StartOptions = {},
+): Promise<AuthorizationServer> {
+  const logger = options.logger ?? createLogger({ level: config.log.level })
+  const clock = options.clock ?? systemClock
+  const store = options.store ?? openStore(config.storage)
+  await store.syncPrincipals('config', [...config.resources, ...config.clients])
+  for (const warning of config.warnings) logger.log('warn', warning)
+
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 })
+  server.keepAliveTimeout = 65_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+  const issuer = config.issuer ?? url
+  const base = issuer.endsWith('/') ? issuer.slice(0, -1) : issuer
+  // RFC 8414 §3: the well-known string goes between the host and the issuer's path.
+  const issuerPath = new URL(base).pathname.replace(/\/$/, '')
+
+  const deps: Deps = {
+    config,
+    issuer,
+    store,
+    clock,
+    logger,
+    auth: {
+      store,
+      failedAuth: createRateLimiter(config.throttle.failedAuth),
+      tolerateRawBasic: config.clientAuthentication.tolerateRawBasic,
+      realm: issuer,
+    },
+    inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
+  }
+
+  // The feature table: routes and metadata both come from here.
+  const { features } = config
+  const endpoints = {
+    token: `${base}/token`,
+    introspection: features.introspection ? `${base}/introspect` : undefined,
+    revocation: features.revocation.enabled ? `${base}/revoke` : undefined,
+  }
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: `${issuerPath}/token`,
+      repeatable: ['resource'],
+      noStore: true,
+      handle: tokenEndpoint(deps),
+    },
+    {
+      method: 'GET',
+      path: `/.well-known/oauth-authorization-server${issuerPath}`,
+      handle: metadataEndpoint({ issuer, endpoints }, deps),
+    },
+    { method: 'GET', path: '/healthz', handle: healthEndpoint() },
+    { method: 'GET', path: '/readyz', handle: readinessEndpoint(deps) },
+  ]
+  if (features.introspection) {
+    routes.push({
+      method: 'POST',
+      path: `${issuerPath}/introspect`,
+      noStore: true,
+      handle: introspectionEndpoint(deps),
+    })
+  }
+  if (features.revocation.enabled) {
+    routes.push({
+      method: 'POST',
+      path: `${issuerPath}/revoke`,
+      noStore: true,
+      handle: revocationEndpoint(deps),
+    })
+  }
+  server.on(
+    'request',
+    createRequestListener({
+      routes,
+      bodyLimit: config.limits.bodyBytes,
+      logger,
+      logRequests: config.log.requests,
+    }),
+  )
+  server.on('clientError', (_err, socket) => {
+    // Malformed HTTP (or headers over the limit): answer 400 and drop the connection, never crash.
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    else socket.destroy()
+  })
+
+  const sweep = setInterval(() => {
+    store
+      .deleteExpiredTokens(clock.now())
+      .catch((err: unknown) =>
+        logger.log('error', 'expired-token sweep failed', describeError(err)),
+      )
+  }, SWEEP_INTERVAL_MS)
+  sweep.unref()
+
+  logger.log('info', 'listening', { url, issuer })
+  return {
+    url,
+    issuer,
+    async close() {
+      clearInterval(sweep)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      })
+      if (options.store === undefined) await store.close()
+    },
+  }
+}

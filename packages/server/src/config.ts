@@ -1,0 +1,333 @@
+/**
+ * Configuration: read once at start, validated completely, every default documented beside it.
+ * Every error names the option path (`clients[0].scopes[1]: ...`) so an operator can fix it at once.
+ * docs/configuration.md is the reference; keep the two together.
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import * as v from 'valibot'
+import type { LogLevel } from './log.ts'
+import type { ClientRecord, ResourceRecord } from './store/store.ts'
+import type { RateLimit } from './throttle/rate-limiter.ts'
+import { hashSecret, isSecretHash } from './tokens/hash.ts'
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[]
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+const ID = /^[\x21-\x7E]{1,255}$/
+
+const Id = v.pipe(v.string(), v.regex(ID, 'must be 1 to 255 visible ASCII characters'))
+const Scope = v.pipe(v.string(), v.regex(SCOPE_TOKEN, 'is not a scope-token (RFC 6749 §3.3)'))
+const Secret = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(1024))
+const SecretHash = v.pipe(
+  v.string(),
+  v.check(isSecretHash, 'must be a value printed by `keyhole hash-secret` (sha256:...)'),
+)
+const Seconds = (max: number) =>
+  v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(max))
+const Limit = v.strictObject({
+  limit: v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1)),
+  windowSeconds: Seconds(86_400),
+})
+
+const ResourceSchema = v.strictObject({
+  id: Id,
+  audience: v.string(),
+  secret: v.optional(Secret),
+  secretHash: v.optional(SecretHash),
+  scopes: v.array(Scope),
+})
+
+const ClientSchema = v.strictObject({
+  id: Id,
+  secret: v.optional(Secret),
+  secretHash: v.optional(SecretHash),
+  /** Grant types the client may use. Default: ["client_credentials"]. */
+  grantTypes: v.optional(v.array(v.picklist(['client_credentials'])), ['client_credentials']),
+  /** Scopes the client may ask for; each belongs to one resource. Default: none. */
+  scopes: v.optional(v.array(Scope), []),
+  /** Access-token lifetime in seconds. Default 600 (10 minutes); at most one day. */
+  accessTokenTtl: v.optional(Seconds(86_400), 600),
+})
+
+const ConfigSchema = v.strictObject({
+  /** The issuer identifier (RFC 8414 §2). Default: http://{host}:{port}. */
+  issuer: v.optional(v.string()),
+  /** Default 127.0.0.1; `--host` overrides. */
+  host: v.optional(v.string(), '127.0.0.1'),
+  /** Default 9400; `--port` overrides; 0 picks a free port. */
+  port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 9400),
+  /** `sqlite:PATH` (relative to the config file), `sqlite::memory:`. Default: sqlite:./keyhole.db. */
+  storage: v.optional(v.string(), 'sqlite:./keyhole.db'),
+  resources: v.optional(v.array(ResourceSchema), []),
+  clients: v.optional(v.array(ClientSchema), []),
+  limits: v.optional(
+    v.strictObject({
+      /** Largest request body, in bytes. Default 16384. */
+      bodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 16_384),
+    }),
+    {},
+  ),
+  throttle: v.optional(
+    v.strictObject({
+      /** Failed client authentications, per source address and per client id + address. Default 20 a minute. */
+      failedAuth: v.optional(Limit, { limit: 20, windowSeconds: 60 }),
+      /** Introspections of well-formed tokens that answer inactive, per caller. Default 300 a minute. */
+      inactiveIntrospection: v.optional(Limit, { limit: 300, windowSeconds: 60 }),
+    }),
+    {},
+  ),
+  features: v.optional(
+    v.strictObject({
+      /** RFC 7662 endpoint. Default on. */
+      introspection: v.optional(v.boolean(), true),
+      revocation: v.optional(
+        v.strictObject({
+          /** RFC 7009 endpoint. Default on. */
+          enabled: v.optional(v.boolean(), true),
+          /** Whether access tokens can be revoked (RFC 7009 §2: SHOULD). Default on. */
+          accessTokens: v.optional(v.boolean(), true),
+        }),
+        {},
+      ),
+    }),
+    {},
+  ),
+  clientAuthentication: v.optional(
+    v.strictObject({
+      /** Also accept client_secret_basic values that were not form-encoded (checklist Q-06). Default on. */
+      tolerateRawBasic: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
+  log: v.optional(
+    v.strictObject({
+      level: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+      /** One line per request: method, path, status, milliseconds. Default on. */
+      requests: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
+})
+
+export type StorageConfig = {
+  readonly kind: 'sqlite'
+  readonly path: string
+  readonly durability: 'normal' | 'full'
+}
+
+export interface ServerConfig {
+  /** Undefined: derived from the address the server listens on. */
+  readonly issuer: string | undefined
+  readonly host: string
+  readonly port: number
+  readonly storage: StorageConfig
+  readonly resources: readonly ResourceRecord[]
+  readonly clients: readonly ClientRecord[]
+  readonly limits: { readonly bodyBytes: number }
+  readonly throttle: { readonly failedAuth: RateLimit; readonly inactiveIntrospection: RateLimit }
+  readonly features: {
+    readonly introspection: boolean
+    readonly revocation: { readonly enabled: boolean; readonly accessTokens: boolean }
+  }
+  readonly clientAuthentication: { readonly tolerateRawBasic: boolean }
+  readonly log: { readonly level: LogLevel; readonly requests: boolean }
+  /** Things worth telling the operator that do not stop the server (weak secrets, plain http). */
+  readonly warnings: readonly string[]
+}
+
+export interface ConfigOverrides {
+  readonly port?: number
+  readonly host?: string
+}
+
+function pathOf(issue: v.BaseIssue<unknown>): string {
+  let out = ''
+  for (const item of issue.path ?? []) {
+    const key = item.key
+    out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`
+  }
+  return out === '' ? '(root)' : out
+}
+
+/** RFC 8707 §2 / RFC 3986 §4.3: an absolute URI without a fragment. */
+export function isAbsoluteUriWithoutFragment(value: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s#]*$/.test(value)) return false
+  try {
+    new URL(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function checkIssuer(issuer: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    return 'must be an absolute URL'
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https URL'
+  // RFC 8414 §2: no query or fragment components.
+  if (url.search !== '' || url.hash !== '' || issuer.includes('?') || issuer.includes('#')) {
+    return 'must not have a query or fragment (RFC 8414 §2)'
+  }
+  return undefined
+}
+
+function parseStorage(value: string, baseDir: string): StorageConfig | string {
+  if (!value.startsWith('sqlite:')) {
+    return 'must be sqlite:PATH or sqlite::memory: (PostgreSQL support is not in this version)'
+  }
+  const [rest = '', query = ''] = value.slice('sqlite:'.length).split('?', 2)
+  const params = new URLSearchParams(query)
+  const sync = params.get('synchronous') ?? 'normal'
+  if (sync !== 'normal' && sync !== 'full') return 'synchronous must be normal or full'
+  if (rest === '') return 'needs a path, e.g. sqlite:./keyhole.db'
+  const path = rest === ':memory:' ? ':memory:' : isAbsolute(rest) ? rest : resolve(baseDir, rest)
+  return { kind: 'sqlite', path, durability: sync }
+}
+
+/** Validate a parsed JSON config. `baseDir` resolves relative paths (the config file's folder). */
+export function parseConfig(
+  input: unknown,
+  baseDir: string,
+  overrides: ConfigOverrides = {},
+): ServerConfig {
+  const parsed = v.safeParse(ConfigSchema, input)
+  if (!parsed.success) {
+    throw new ConfigError(parsed.issues.map((issue) => `${pathOf(issue)}: ${issue.message}`))
+  }
+  const raw = parsed.output
+  const problems: string[] = []
+  const warnings: string[] = []
+
+  if (raw.issuer !== undefined) {
+    const problem = checkIssuer(raw.issuer)
+    if (problem !== undefined) problems.push(`issuer: ${problem}`)
+  }
+  const storage = parseStorage(raw.storage, baseDir)
+  if (typeof storage === 'string') problems.push(`storage: ${storage}`)
+
+  const ids = new Map<string, string>()
+  const claimId = (id: string, path: string) => {
+    const first = ids.get(id)
+    if (first !== undefined) problems.push(`${path}.id: "${id}" is already used by ${first}`)
+    else ids.set(id, path)
+  }
+  const secretOf = (
+    entry: { secret?: string | undefined; secretHash?: string | undefined; id: string },
+    path: string,
+  ): string => {
+    if ((entry.secret === undefined) === (entry.secretHash === undefined)) {
+      problems.push(`${path}: give exactly one of secret or secretHash`)
+      return ''
+    }
+    if (entry.secret !== undefined) {
+      if (entry.secret.length < 32) {
+        warnings.push(
+          `${path}.secret is short (${entry.secret.length} characters); use \`keyhole hash-secret --generate\` for production`,
+        )
+      }
+      return hashSecret(entry.secret)
+    }
+    return entry.secretHash ?? ''
+  }
+
+  const scopeOwner = new Map<string, string>()
+  const audiences = new Map<string, string>()
+  const resources: ResourceRecord[] = raw.resources.map((r, i) => {
+    const path = `resources[${i}]`
+    claimId(r.id, path)
+    if (!isAbsoluteUriWithoutFragment(r.audience)) {
+      problems.push(`${path}.audience: must be an absolute URI without a fragment (RFC 8707 §2)`)
+    }
+    const other = audiences.get(r.audience)
+    if (other !== undefined) problems.push(`${path}.audience: already used by ${other}`)
+    audiences.set(r.audience, path)
+    r.scopes.forEach((scope, j) => {
+      const owner = scopeOwner.get(scope)
+      if (owner !== undefined && owner !== r.id) {
+        problems.push(`${path}.scopes[${j}]: "${scope}" already belongs to resource "${owner}"`)
+      }
+      scopeOwner.set(scope, r.id)
+    })
+    return {
+      kind: 'resource',
+      id: r.id,
+      audience: r.audience,
+      secretHash: secretOf(r, path),
+      scopes: [...new Set(r.scopes)],
+      source: 'config',
+    }
+  })
+  const clients: ClientRecord[] = raw.clients.map((c, i) => {
+    const path = `clients[${i}]`
+    claimId(c.id, path)
+    c.scopes.forEach((scope, j) => {
+      if (!scopeOwner.has(scope)) {
+        problems.push(`${path}.scopes[${j}]: "${scope}" is not a scope of any resource`)
+      }
+    })
+    return {
+      kind: 'client',
+      id: c.id,
+      secretHash: secretOf(c, path),
+      grantTypes: [...new Set(c.grantTypes)],
+      scopes: [...new Set(c.scopes)],
+      accessTokenTtl: c.accessTokenTtl,
+      source: 'config',
+    }
+  })
+
+  if (problems.length > 0 || typeof storage === 'string') throw new ConfigError(problems)
+
+  const issuer = raw.issuer
+  if (issuer?.startsWith('http:')) {
+    warnings.push(
+      'issuer: plain http is for local development; use https in production (RFC 7662 §4)',
+    )
+  }
+  return {
+    issuer,
+    host: overrides.host ?? raw.host,
+    port: overrides.port ?? raw.port,
+    storage,
+    resources,
+    clients,
+    limits: raw.limits,
+    throttle: raw.throttle,
+    features: raw.features,
+    clientAuthentication: raw.clientAuthentication,
+    log: raw.log,
+    warnings,
+  }
+}
+
+/** Read and validate a JSON config file. */
+export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): ServerConfig {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw new ConfigError([`${file}: cannot read the file (${code})`])
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // The parser's message quotes the input, which may hold secrets: name the file only.
+    throw new ConfigError([`${file}: not valid JSON`])
+  }
+  return parseConfig(json, dirname(resolve(file)), overrides)
+}

@@ -1,0 +1,87 @@
+/**
+ * RFC 7662 token introspection. Reads: authenticate the caller → validate the request →
+ * look the token up → answer.
+ *
+ * Inactive by default (RFC 7662 §2.2, §4): unknown, malformed, expired, not-yet-valid, revoked and
+ * other-audience tokens all get exactly {"active":false}. Members are added only after every check
+ * passes, and only those the caller may see: a resource sees its own audience and its own scopes;
+ * a client sees its own tokens in full.
+ */
+import { oauthError } from '@keyhole/protocol'
+import { authenticateCaller, throttled } from '../client-auth/authenticate.ts'
+import type { Deps } from '../deps.ts'
+import { type Endpoint, json } from '../http/types.ts'
+import type { Principal } from '../store/store.ts'
+import { tokenHash } from '../tokens/hash.ts'
+import { tokenKindOf } from '../tokens/token-format.ts'
+import { isActive, type TokenRecord } from '../tokens/token-record.ts'
+
+const INACTIVE = { active: false } as const
+
+export function introspectionEndpoint(
+  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'issuer' | 'inactiveIntrospection'>,
+): Endpoint {
+  return async (req) => {
+    // authenticate the caller (RFC 7662 §2.1: the endpoint MUST require authorization)
+    const caller = await authenticateCaller(req, deps.auth)
+    if (!caller.ok) return caller.error
+    const principal = caller.value.principal
+    const scanKey = `${principal.kind}:${principal.id}`
+    const wait = deps.inactiveIntrospection.retryAfter(scanKey)
+    if (wait > 0) return throttled(wait)
+
+    // validate the request. `token_type_hint` is only a hint (§2.1): tokens are found by hash,
+    // whatever their type, so an unknown or wrong hint changes nothing.
+    const token = req.form.get('token')
+    if (token === undefined) return oauthError('invalid_request', 'token is required')
+
+    // look the token up: garbage is rejected by its checksum before any store access
+    if (tokenKindOf(token) === undefined) return json(200, INACTIVE)
+    const record = await deps.store.findToken(tokenHash(token))
+    const answer =
+      record !== undefined && isActive(record, deps.clock.now())
+        ? visibleTo(principal, record, deps.issuer)
+        : undefined
+    if (answer === undefined) {
+      // A well-formed token that is not active for this caller is what scanning produces.
+      deps.inactiveIntrospection.hit(scanKey)
+      return json(200, INACTIVE)
+    }
+    return json(200, answer)
+  }
+}
+
+/**
+ * What `caller` may learn about an active token, or undefined when the token is not for it
+ * (RFC 7662 §2.2 "not allowed to introspect" → inactive; RFC 9701 §5; checklist Q-02, Q-09).
+ */
+function visibleTo(caller: Principal, record: TokenRecord, issuer: string) {
+  let scopes: readonly string[]
+  let audience: readonly string[]
+  if (caller.kind === 'resource') {
+    // A resource sees access tokens meant for it, and only its own part of them (RFC 7662 §2.2 MAY,
+    // RFC 9701 §5 SHOULD). Refresh tokens are never active to a resource.
+    if (record.kind !== 'access_token' || !record.audience.includes(caller.audience))
+      return undefined
+    scopes = record.scopes.filter((scope) => caller.scopes.includes(scope))
+    audience = [caller.audience]
+  } else {
+    // A client may introspect the tokens issued to it, and no others.
+    if (record.clientId !== caller.id) return undefined
+    scopes = record.scopes
+    audience = record.audience
+  }
+  return {
+    active: true,
+    ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+    client_id: record.clientId,
+    ...(record.kind === 'access_token' ? { token_type: 'Bearer' } : {}),
+    exp: record.expiresAt,
+    iat: record.issuedAt,
+    nbf: record.notBefore,
+    sub: record.sub,
+    aud: audience,
+    iss: issuer,
+    jti: record.jti,
+  }
+}

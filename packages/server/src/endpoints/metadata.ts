@@ -1,0 +1,57 @@
+/**
+ * RFC 8414 authorization server metadata, built from the same feature table that mounts the routes,
+ * so the document never lists an endpoint that is not served (or hides one that is).
+ */
+import type { AuthorizationServerMetadata } from '@keyhole/protocol'
+import { AUTH_METHODS } from '../client-auth/credentials.ts'
+import type { Deps } from '../deps.ts'
+import { type Endpoint, json } from '../http/types.ts'
+
+export interface MetadataInput {
+  readonly issuer: string
+  readonly endpoints: {
+    readonly token: string
+    readonly introspection?: string | undefined
+    readonly revocation?: string | undefined
+  }
+  readonly scopes: readonly string[]
+}
+
+export function buildMetadata(input: MetadataInput): AuthorizationServerMetadata {
+  const { endpoints } = input
+  // RFC 8414 §3.2: claims with zero elements MUST be omitted. `response_types_supported` is REQUIRED
+  // by §2 but Keyhole has no authorization endpoint yet, so it is omitted (checklist Q-10, docs).
+  return {
+    issuer: input.issuer,
+    token_endpoint: endpoints.token,
+    ...(input.scopes.length > 0 ? { scopes_supported: input.scopes } : {}),
+    // §2: omitted would mean ["authorization_code", "implicit"].
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: AUTH_METHODS,
+    ...(endpoints.revocation === undefined
+      ? {}
+      : {
+          revocation_endpoint: endpoints.revocation,
+          revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        }),
+    ...(endpoints.introspection === undefined
+      ? {}
+      : {
+          introspection_endpoint: endpoints.introspection,
+          // §2: no default exists for this one, so it is always listed.
+          introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+        }),
+  }
+}
+
+/** Built on each request from the store, so scopes added while running are listed at once. */
+export function metadataEndpoint(
+  input: Omit<MetadataInput, 'scopes'>,
+  deps: Pick<Deps, 'store'>,
+): Endpoint {
+  const headers = { 'Cache-Control': 'public, max-age=300' }
+  return async () => {
+    const scopes = (await deps.store.listResources()).flatMap((r) => r.scopes)
+    return json(200, buildMetadata({ ...input, scopes }), headers)
+  }
+}

@@ -1,0 +1,49 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { OAuthError } from '@keyhole/protocol'
+import type { FormParams } from './form.ts'
+
+/** What an endpoint sees of a request: already parsed, never the socket. */
+export interface EndpointRequest {
+  readonly method: string
+  readonly path: string
+  readonly headers: IncomingHttpHeaders
+  /** Every value of each header, to detect repeats (e.g. two Authorization headers). */
+  readonly headersDistinct: NodeJS.Dict<string[]>
+  readonly form: FormParams
+  readonly remoteAddress: string
+}
+
+/** What an endpoint returns on success. `body` is serialised as JSON unless it is undefined. */
+export interface EndpointResponse {
+  readonly kind: 'response'
+  readonly status: number
+  readonly headers?: Readonly<Record<string, string>>
+  readonly body?: unknown
+}
+
+export type EndpointResult = EndpointResponse | OAuthError
+export type Endpoint = (req: EndpointRequest) => Promise<EndpointResult>
+
+export interface Route {
+  readonly method: 'GET' | 'POST'
+  readonly path: string
+  /** POST routes read a form body. Parameters listed here may repeat (RFC 8707 `resource`). */
+  readonly repeatable?: readonly string[]
+  /** RFC 6749 §5.1 and checklist Q-11: `Cache-Control: no-store` + `Pragma: no-cache`. */
+  readonly noStore?: boolean
+  readonly handle: Endpoint
+}
+
+export function json(
+  status: number,
+  body: unknown,
+  headers?: Readonly<Record<string, string>>,
+): EndpointResponse {
+  return headers === undefined
+    ? { kind: 'response', status, body }
+    : { kind: 'response', status, body, headers }
+}
+
+export function empty(status: number): EndpointResponse {
+  return { kind: 'response', status }
+}

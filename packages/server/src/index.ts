@@ -1,0 +1,28 @@
+/** @keyhole/server public API. Nothing else is exported; internals may change without notice. */
+export {
+  type AuthorizationServer,
+  createAuthorizationServer,
+  type StartOptions,
+} from './app.ts'
+export type { Clock, EpochSeconds, TokenHash } from './brand.ts'
+export {
+  ConfigError,
+  type ConfigOverrides,
+  loadConfigFile,
+  parseConfig,
+  type ServerConfig,
+  type StorageConfig,
+} from './config.ts'
+export { createLogger, type Logger, type LogLevel } from './log.ts'
+export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts'
+export type {
+  ClientRecord,
+  GrantType,
+  Principal,
+  PrincipalSource,
+  ResourceRecord,
+  Store,
+} from './store/store.ts'
+export { hashSecret, tokenHash } from './tokens/hash.ts'
+export { mintToken, tokenKindOf } from './tokens/token-format.ts'
+export type { TokenKind, TokenRecord } from './tokens/token-record.ts'

@@ -1,0 +1,53 @@
+/**
+ * The store contract. Every backend (SQLite here; PostgreSQL next) implements exactly this and passes
+ * the one contract suite in test/store-contract.ts. Tokens are keyed by their hash; a raw token or
+ * secret never reaches a store.
+ */
+import type { EpochSeconds, TokenHash } from '../brand.ts'
+import type { TokenRecord } from '../tokens/token-record.ts'
+
+export type GrantType = 'client_credentials'
+/** Where a principal came from: config entries are replaced on every start. */
+export type PrincipalSource = 'config' | 'cli'
+
+/** An OAuth client: asks for tokens, may introspect and revoke its own. */
+export interface ClientRecord {
+  readonly kind: 'client'
+  readonly id: string
+  readonly secretHash: string
+  readonly grantTypes: readonly GrantType[]
+  readonly scopes: readonly string[]
+  readonly accessTokenTtl: number
+  readonly source: PrincipalSource
+}
+
+/** A protected resource (an API): owns an audience and scopes, introspects tokens meant for it. */
+export interface ResourceRecord {
+  readonly kind: 'resource'
+  readonly id: string
+  readonly audience: string
+  readonly secretHash: string
+  readonly scopes: readonly string[]
+  readonly source: PrincipalSource
+}
+
+export type Principal = ClientRecord | ResourceRecord
+
+export interface Store {
+  /** Make the principals from `source` exactly `principals`: upsert these, delete the others of that source. */
+  syncPrincipals(source: PrincipalSource, principals: readonly Principal[]): Promise<void>
+  findPrincipal(id: string): Promise<Principal | undefined>
+  listResources(): Promise<readonly ResourceRecord[]>
+
+  /** Acknowledged only once durable: a token that was handed out survives a restart. */
+  insertToken(record: TokenRecord): Promise<void>
+  findToken(hash: TokenHash): Promise<TokenRecord | undefined>
+  /** Revoke every token of the token's grant (RFC 7009 §2.1). Returns how many tokens changed. */
+  revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<number>
+  /** Housekeeping: forget tokens that expired before `before`. */
+  deleteExpiredTokens(before: EpochSeconds): Promise<number>
+
+  /** Throws when the backend cannot serve (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
