@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { tokenHash } from '@keyhole/server'
+import {
+  fixtureConfig,
+  getToken,
+  introspect,
+  revoke,
+  startServer,
+} from '../../../conformance/support/harness.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'keyhole-restart-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+test('acknowledged tokens and revocations survive a crash (SIGKILL) and restart', async () => {
+  const first = await startServer(fixtureConfig(), { dir })
+  const kept = await getToken(first)
+  const revoked = await getToken(first)
+  assert.equal((await revoke(first, revoked)).status, 200)
+  await first.kill()
+
+  const second = await startServer(fixtureConfig(), { dir })
+  try {
+    assert.equal((await introspect(second, kept)).json().active, true)
+    assert.deepEqual((await introspect(second, revoked)).json(), { active: false })
+  } finally {
+    await second.stop()
+  }
+})
+
+test('BCP-04 the database files hold token hashes, never a raw token or secret', async () => {
+  const local = mkdtempSync(join(tmpdir(), 'keyhole-files-'))
+  const server = await startServer(fixtureConfig(), { dir: local })
+  const token = await getToken(server)
+  await server.kill()
+  const bytes = readdirSync(local)
+    .filter((f) => f.startsWith('keyhole.db'))
+    .map((f) => readFileSync(join(local, f)).toString('latin1'))
+    .join('')
+  assert.ok(bytes.includes(tokenHash(token)), 'the hash is what is stored')
+  assert.ok(!bytes.includes(token), 'the raw token is not')
+  for (const secret of ['shop-secret', 'orders-secret']) assert.ok(!bytes.includes(secret), secret)
+  rmSync(local, { recursive: true, force: true })
+})

@@ -1,0 +1,175 @@
+/**
+ * The store contract suite: every Store backend runs exactly these tests (ARCHITECTURE.md, "one
+ * contract test suite runs against every store"). A backend passes by calling `storeContract` from
+ * its own `store-<name>.test.ts` with a factory.
+ */
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import type {
+  ClientRecord,
+  EpochSeconds,
+  ResourceRecord,
+  Store,
+  TokenHash,
+  TokenRecord,
+} from '@keyhole/server'
+import { hashSecret, mintToken, tokenHash } from '@keyhole/server'
+
+export interface StoreFactory {
+  /** A fresh, empty store. */
+  open(): Promise<Store>
+  /** Close `store` and open the same data again, as a restarted process would. */
+  reopen(store: Store): Promise<Store>
+  /** Remove what open() created. */
+  cleanup?(): Promise<void>
+}
+
+const at = (n: number) => n as EpochSeconds
+
+function resource(
+  id: string,
+  scopes: string[],
+  source: 'config' | 'cli' = 'config',
+): ResourceRecord {
+  return {
+    kind: 'resource',
+    id,
+    audience: `https://${id}.example.test`,
+    secretHash: hashSecret(`${id}-secret`),
+    scopes,
+    source,
+  }
+}
+
+function client(id: string, scopes: string[], source: 'config' | 'cli' = 'config'): ClientRecord {
+  return {
+    kind: 'client',
+    id,
+    secretHash: hashSecret(`${id}-secret`),
+    grantTypes: ['client_credentials'],
+    scopes,
+    accessTokenTtl: 300,
+    source,
+  }
+}
+
+function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    hash: tokenHash(mintToken('access_token')),
+    kind: 'access_token',
+    jti: randomUUID(),
+    clientId: 'shop',
+    sub: 'shop',
+    scopes: ['orders:read', 'billing:read'],
+    audience: ['https://orders.example.test', 'https://billing.example.test'],
+    issuedAt: at(1_800_000_000),
+    notBefore: at(1_800_000_000),
+    expiresAt: at(1_800_000_300),
+    revokedAt: null,
+    grantId: randomUUID(),
+    ...overrides,
+  }
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store
+    before(async () => {
+      store = await factory.open()
+    })
+    after(async () => {
+      await store.close()
+      await factory.cleanup?.()
+    })
+
+    test('a synced principal is found by id with every field intact', async () => {
+      const orders = resource('orders', ['orders:read', 'orders:write'])
+      const shop = client('shop', ['orders:read'])
+      await store.syncPrincipals('config', [orders, shop])
+      assert.deepEqual(await store.findPrincipal('orders'), orders)
+      assert.deepEqual(await store.findPrincipal('shop'), shop)
+      assert.equal(await store.findPrincipal('nobody'), undefined)
+    })
+
+    test('syncing a source replaces its principals and leaves other sources alone', async () => {
+      await store.syncPrincipals('cli', [client('added-by-cli', [], 'cli')])
+      await store.syncPrincipals('config', [
+        resource('orders', ['orders:read']),
+        resource('billing', ['billing:read']),
+      ])
+      assert.equal(await store.findPrincipal('shop'), undefined, 'dropped from config: deleted')
+      assert.deepEqual((await store.findPrincipal('orders'))?.scopes, ['orders:read'], 'updated')
+      assert.equal((await store.findPrincipal('added-by-cli'))?.source, 'cli', 'other source kept')
+    })
+
+    test('listResources returns resources only, ordered by id', async () => {
+      const list = await store.listResources()
+      assert.deepEqual(
+        list.map((r) => r.id),
+        ['billing', 'orders'],
+      )
+      assert.ok(list.every((r) => r.kind === 'resource'))
+    })
+
+    test('an inserted token is found by its hash with every field intact', async () => {
+      const record = token()
+      await store.insertToken(record)
+      assert.deepEqual(await store.findToken(record.hash), record)
+    })
+
+    test('an unknown hash finds nothing', async () => {
+      assert.equal(await store.findToken(tokenHash('kh_at_unknown') as TokenHash), undefined)
+    })
+
+    test('a second token with the same hash is refused', async () => {
+      const record = token()
+      await store.insertToken(record)
+      await assert.rejects(store.insertToken({ ...record, jti: randomUUID() }))
+    })
+
+    test('revokeGrant revokes every token of the grant once, and no other', async () => {
+      const grantId = randomUUID()
+      const first = token({ grantId })
+      const second = token({ grantId, kind: 'refresh_token' })
+      const bystander = token()
+      for (const r of [first, second, bystander]) await store.insertToken(r)
+      assert.equal(await store.revokeGrant(first.hash, at(1_800_000_100)), 2)
+      assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100)
+      assert.equal((await store.findToken(second.hash))?.revokedAt, 1_800_000_100)
+      assert.equal((await store.findToken(bystander.hash))?.revokedAt, null)
+      assert.equal(await store.revokeGrant(first.hash, at(1_800_000_200)), 0, 'idempotent')
+      assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100, 'first time kept')
+    })
+
+    test('revokeGrant of an unknown hash changes nothing', async () => {
+      assert.equal(await store.revokeGrant(tokenHash('nope') as TokenHash, at(1)), 0)
+    })
+
+    test('deleteExpiredTokens forgets expired tokens only', async () => {
+      const old = token({ expiresAt: at(1_000) })
+      const live = token({ expiresAt: at(3_000_000_000) })
+      await store.insertToken(old)
+      await store.insertToken(live)
+      assert.ok((await store.deleteExpiredTokens(at(2_000))) >= 1)
+      assert.equal(await store.findToken(old.hash), undefined)
+      assert.deepEqual(await store.findToken(live.hash), live)
+    })
+
+    test('acknowledged writes survive a restart', async () => {
+      const record = token()
+      await store.insertToken(record)
+      const revoked = token()
+      await store.insertToken(revoked)
+      await store.revokeGrant(revoked.hash, at(1_800_000_050))
+      store = await factory.reopen(store)
+      assert.deepEqual(await store.findToken(record.hash), record)
+      assert.equal((await store.findToken(revoked.hash))?.revokedAt, 1_800_000_050)
+      assert.equal((await store.findPrincipal('orders'))?.kind, 'resource')
+    })
+
+    test('ping answers while the store is open', async () => {
+      await store.ping()
+    })
+  })
+}
