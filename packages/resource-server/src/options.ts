@@ -1,0 +1,140 @@
+/** Public options of createTokenVerifier. Defaults are documented beside each option. */
+import type { KeyObject, webcrypto } from 'node:crypto'
+import type { JWK } from 'jose'
+import type { CacheOptions } from './cache.ts'
+import type { AsHttpOptions } from './http-client.ts'
+import type { CompatibilityFlags } from './normalize.ts'
+import type { RequestLike } from './request.ts'
+
+/** How this API authenticates to the introspection endpoint. */
+export type ClientCredentials =
+  | {
+      readonly clientId: string
+      readonly clientSecret: string
+      /**
+       * Default `client_secret_basic` (RFC 6749 §2.3.1, form-encoded before base64).
+       * `client_secret_basic_raw` skips the form-encoding for servers that expect it (pitfall P-09).
+       */
+      readonly method?: 'client_secret_basic' | 'client_secret_post' | 'client_secret_basic_raw'
+    }
+  | {
+      readonly clientId: string
+      /** private_key_jwt (RFC 7523): a private JWK, KeyObject or CryptoKey. */
+      readonly privateKey: JWK | KeyObject | webcrypto.CryptoKey
+      /** Default: the key's own `alg`, else RS256 for RSA, ES256 for P-256, EdDSA for Ed25519. */
+      readonly alg?: string
+      readonly kid?: string
+    }
+
+/**
+ * - `introspect`: ask the AS about every token (cached). Default.
+ * - `jwt`: validate JWT access tokens locally (RFC 9068) with the issuer's JWKS; no AS round trip.
+ * - `jwt+introspect`: validate locally first, then introspect too, so revocation is seen.
+ * - `auto`: JWT-shaped tokens are validated locally, others introspected.
+ */
+export type Strategy = 'introspect' | 'jwt' | 'jwt+introspect' | 'auto'
+
+export interface JwtOptions {
+  /** Accepted `alg` values (RFC 8725 §3.1). Default RS256, PS256, ES256, EdDSA. Never `none` or HS*. */
+  readonly algorithms?: readonly string[]
+  /**
+   * `strict` (default): header `typ` must be `at+jwt` / `application/at+jwt` (RFC 9068 §4).
+   * `allow-jwt`: also `JWT` or no `typ` (Azure AD, PingFederate; pitfall P-12), still with
+   * mandatory `aud` and `client_id`.
+   */
+  readonly typ?: 'strict' | 'allow-jwt'
+}
+
+export interface IssuerOptions {
+  /** The issuer identifier; discovery (RFC 8414) uses it and it must match exactly. */
+  readonly issuer: string
+  /** Needed by every strategy that introspects. */
+  readonly credentials?: ClientCredentials
+  readonly strategy?: Strategy
+  /** Skip discovery of the introspection endpoint. */
+  readonly introspectionEndpoint?: string
+  /** Skip discovery of the JWKS. */
+  readonly jwksUri?: string
+  /** Ask for RFC 9701 signed introspection responses (verified against the issuer's JWKS). Default `json`. */
+  readonly introspectionResponse?: 'json' | 'jwt'
+  /** Per-issuer tolerance of known AS quirks (checklist Q-08). */
+  readonly compat?: CompatibilityFlags
+  readonly jwt?: JwtOptions
+}
+
+export interface DpopOptions {
+  /** Accepted proof algorithms. Default ES256, RS256, PS256, EdDSA. */
+  readonly algorithms?: readonly string[]
+  /** How old (or how far in the future) a proof's `iat` may be, seconds. Default 60. */
+  readonly maxAgeSeconds?: number
+  /**
+   * The scheme, host and port clients use to reach this API (for `htu`, RFC 9449 §4.3), e.g.
+   * `https://api.example.com`. Default: the origin of an absolute request URL, else of `audience`.
+   */
+  readonly origin?: string
+}
+
+export interface ProtectedResourceMetadataOptions {
+  /** Where the RFC 9728 document is published; default derived from `audience` (§3). */
+  readonly url?: string
+  readonly scopesSupported?: readonly string[]
+  readonly resourceName?: string
+  readonly resourceDocumentation?: string
+}
+
+export type VerifierEvent =
+  | {
+      readonly type: 'active' | 'inactive'
+      readonly issuer: string
+      readonly source: 'cache' | 'introspection' | 'jwt'
+    }
+  | {
+      readonly type: 'introspection'
+      readonly issuer: string
+      readonly durationMs: number
+      readonly outcome: 'active' | 'inactive' | 'error'
+    }
+  | { readonly type: 'cache'; readonly issuer: string; readonly result: 'hit' | 'miss' | 'stale' }
+  | { readonly type: 'as_error'; readonly issuer: string; readonly reason: string }
+  | {
+      readonly type: 'rejected'
+      readonly status: number
+      readonly error: string
+      readonly reason: string
+    }
+  | {
+      readonly type: 'second_level_error'
+      readonly operation: 'get' | 'set' | 'delete'
+      readonly reason: string
+    }
+
+export interface VerifierOptions {
+  /** Single-issuer shorthand: the options of that issuer, at the top level. */
+  readonly issuer?: string
+  readonly credentials?: ClientCredentials
+  readonly strategy?: Strategy
+  readonly introspectionEndpoint?: string
+  readonly jwksUri?: string
+  readonly introspectionResponse?: 'json' | 'jwt'
+  readonly compat?: CompatibilityFlags
+  readonly jwt?: JwtOptions
+  /** Several issuers (multi-tenant). A JWT picks its issuer by `iss`; an opaque token by `resolveIssuer`, else the first. */
+  readonly issuers?: readonly IssuerOptions[]
+  readonly resolveIssuer?: (req: RequestLike) => string | undefined
+  /** This API's identifier: tokens whose audience does not include it are `invalid_token`. */
+  readonly audience: string
+  /** `realm` of the challenges. Default: the audience. */
+  readonly realm?: string
+  /** Seconds of tolerance on exp / nbf / iat. Default 30. */
+  readonly clockSkew?: number
+  /** Reject an active answer without `token_type` (checklist Q-09 strict mode). Default false. */
+  readonly requireTokenType?: boolean
+  readonly cache?: CacheOptions
+  readonly http?: AsHttpOptions
+  /** Accept and check DPoP-bound tokens (RFC 9449). Default: DPoP on with defaults. `false` turns it off. */
+  readonly dpop?: DpopOptions | false
+  /** RFC 9728: publish metadata and point 401s at it. Default on, derived from `audience`. `false` turns it off. */
+  readonly resourceMetadata?: ProtectedResourceMetadataOptions | false
+  /** Observability hook; events never carry tokens. */
+  readonly onEvent?: (event: VerifierEvent) => void
+}

@@ -1,0 +1,496 @@
+/**
+ * The verifier: token extraction → issuer choice → cached introspection or local JWT validation →
+ * defence-in-depth checks → sender constraint → policy. Every failure is an RFC 6750 §3 answer
+ * (or 503 when the AS cannot be asked); the result is a value, never a thrown exception.
+ */
+import { createHash } from 'node:crypto'
+import { type CacheOptions, createTokenCache, type TokenCache } from './cache.ts'
+import { type BearerErrorCode, buildChallenge } from './challenge.ts'
+import { createMetadataSource } from './discovery.ts'
+import { createDpopVerifier, type DpopVerifier } from './dpop.ts'
+import { type AsHttpClient, AsUnavailableError, createAsHttpClient } from './http-client.ts'
+import { createIntrospector, type Introspector } from './introspect.ts'
+import { createJwtValidator, type JwtValidator, looksLikeJwt, unverifiedIssuer } from './jwt.ts'
+import { createMetrics, type MetricsSnapshot } from './metrics.ts'
+import type { Introspected, TokenInfo } from './normalize.ts'
+import type { IssuerOptions, Strategy, VerifierEvent, VerifierOptions } from './options.ts'
+import { evaluatePolicy, type Policy, type VerifiedToken } from './policy.ts'
+import { extractToken, type RequestLike } from './request.ts'
+import {
+  buildResourceMetadata,
+  type ProtectedResourceMetadata,
+  resourceMetadataUrl,
+} from './resource-metadata.ts'
+
+export type VerifyErrorCode = BearerErrorCode | 'temporarily_unavailable'
+
+export interface VerifyFailure {
+  readonly ok: false
+  readonly status: 400 | 401 | 403 | 503
+  /** Absent when the request carried no token at all (RFC 6750 §3.1). */
+  readonly error?: VerifyErrorCode
+  /** Safe to show: never the token, never the AS's body. */
+  readonly description: string
+  /** The WWW-Authenticate value (absent on 503). */
+  readonly challenge?: string
+  /** Seconds, on 503. */
+  readonly retryAfter?: number
+  /** Every header the response needs: WWW-Authenticate, Retry-After. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export type VerifyResult = { readonly ok: true; readonly token: VerifiedToken } | VerifyFailure
+
+export interface TokenVerifier {
+  /** Verify the request's token and apply `policy` (scopes, audience, issuer, tenant, predicate). */
+  verify(req: RequestLike, policy?: Policy): Promise<VerifyResult>
+  /** Drop one token from every cache level: by token, or by `{ tokenHash }` (base64url SHA-256). */
+  purge(token: string | { readonly tokenHash: string }): Promise<void>
+  /** RFC 9728 document and its URL (undefined when turned off or the audience is not a URL). */
+  readonly resourceMetadata:
+    | { readonly url: string; readonly document: ProtectedResourceMetadata }
+    | undefined
+  metrics(): MetricsSnapshot
+  close(): Promise<void>
+}
+
+/** A programming error in the options; thrown by createTokenVerifier, never by verify(). */
+export class VerifierOptionsError extends TypeError {
+  readonly code = 'ERR_KEYHOLE_VERIFIER_OPTIONS'
+  constructor(message: string) {
+    super(`createTokenVerifier: ${message}`)
+    this.name = 'VerifierOptionsError'
+  }
+}
+
+interface IssuerContext {
+  readonly issuer: string
+  readonly strategy: Strategy
+  readonly cache: TokenCache
+  readonly jwtCache: TokenCache
+  readonly introspector: Introspector | undefined
+  readonly jwt: JwtValidator | undefined
+}
+
+type Resolution =
+  | { readonly kind: 'active'; readonly info: TokenInfo; readonly source: VerifiedToken['source'] }
+  | { readonly kind: 'inactive'; readonly reason: string }
+  | {
+      readonly kind: 'unavailable'
+      readonly reason: string
+      readonly retryAfter?: number | undefined
+    }
+
+function withoutSecondLevel(cache: CacheOptions | undefined): CacheOptions {
+  const { secondLevel: _, ...rest } = cache ?? {}
+  return rest
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url')
+const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop'])
+
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
+  if (typeof options.audience !== 'string' || options.audience === '') {
+    throw new VerifierOptionsError('options.audience is required (this API’s resource identifier)')
+  }
+  const issuerOptions: readonly IssuerOptions[] =
+    options.issuers ??
+    (options.issuer === undefined
+      ? []
+      : [
+          {
+            issuer: options.issuer,
+            ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+            ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
+            ...(options.introspectionEndpoint === undefined
+              ? {}
+              : { introspectionEndpoint: options.introspectionEndpoint }),
+            ...(options.jwksUri === undefined ? {} : { jwksUri: options.jwksUri }),
+            ...(options.introspectionResponse === undefined
+              ? {}
+              : { introspectionResponse: options.introspectionResponse }),
+            ...(options.compat === undefined ? {} : { compat: options.compat }),
+            ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
+          },
+        ])
+  if (issuerOptions.length === 0)
+    throw new VerifierOptionsError('options.issuer (or issuers) is required')
+
+  const audience = options.audience
+  const clockSkew = options.clockSkew ?? 30
+  const realm = options.realm ?? audience
+  const metrics = createMetrics()
+  const emit = (event: VerifierEvent) => {
+    metrics.record(event)
+    options.onEvent?.(event)
+  }
+  const http: AsHttpClient = createAsHttpClient(options.http)
+  const dpop: DpopVerifier | undefined =
+    options.dpop === false ? undefined : createDpopVerifier(options.dpop ?? {}, audience)
+
+  const contexts = issuerOptions.map((io, index): IssuerContext => {
+    const path = options.issuers === undefined ? 'options' : `options.issuers[${index}]`
+    try {
+      new URL(io.issuer)
+    } catch {
+      throw new VerifierOptionsError(`${path}.issuer must be an absolute URL`)
+    }
+    const strategy = io.strategy ?? 'introspect'
+    const needsIntrospection = strategy !== 'jwt'
+    if (needsIntrospection && io.credentials === undefined) {
+      throw new VerifierOptionsError(`${path}.credentials is required for strategy "${strategy}"`)
+    }
+    const metadata = createMetadataSource(io.issuer, http)
+    const clientId = io.credentials?.clientId ?? ''
+    const namespace = sha256(`${io.issuer}\0${audience}\0${clientId}`).slice(0, 16)
+    const cacheEvents = {
+      secondLevelError(operation: 'get' | 'set' | 'delete', error: unknown) {
+        emit({
+          type: 'second_level_error',
+          operation,
+          reason: error instanceof Error ? error.message : 'failed',
+        })
+      },
+    }
+    return {
+      issuer: io.issuer,
+      strategy,
+      cache: createTokenCache(namespace, options.cache ?? {}, cacheEvents),
+      // Local validation results stay in process: recomputing them is cheap and needs no AS.
+      jwtCache: createTokenCache(
+        `jwt:${namespace}`,
+        withoutSecondLevel(options.cache),
+        cacheEvents,
+      ),
+      introspector:
+        needsIntrospection && io.credentials !== undefined
+          ? createIntrospector({
+              issuer: io.issuer,
+              credentials: io.credentials,
+              http,
+              metadata,
+              introspectionEndpoint: io.introspectionEndpoint,
+              responseFormat: io.introspectionResponse ?? 'json',
+              compat: io.compat ?? {},
+              clockSkew,
+            })
+          : undefined,
+      jwt:
+        strategy === 'introspect'
+          ? undefined
+          : createJwtValidator({
+              issuer: io.issuer,
+              audience,
+              http,
+              metadata,
+              jwksUri: io.jwksUri,
+              options: io.jwt ?? {},
+              clockSkew,
+            }),
+    }
+  })
+  const defaultIssuers = contexts.map((c) => c.issuer)
+
+  const metadataOptions =
+    options.resourceMetadata === false ? undefined : (options.resourceMetadata ?? {})
+  const metadataUrl =
+    metadataOptions === undefined
+      ? undefined
+      : (metadataOptions.url ?? resourceMetadataUrl(audience))
+  const resourceMetadata =
+    metadataOptions === undefined || metadataUrl === undefined
+      ? undefined
+      : {
+          url: metadataUrl,
+          document: buildResourceMetadata({
+            resource: audience,
+            issuers: defaultIssuers,
+            options: metadataOptions,
+            dpopAlgorithms: dpop?.algorithms,
+          }),
+        }
+
+  function fail(
+    status: 400 | 401 | 403,
+    error: BearerErrorCode | undefined,
+    description: string,
+    scheme: 'Bearer' | 'DPoP',
+    scope?: readonly string[],
+  ): VerifyFailure {
+    const used = buildChallenge({
+      scheme,
+      realm,
+      error,
+      description: error === undefined ? undefined : description,
+      scope,
+      resourceMetadata: resourceMetadata?.url,
+      algs: scheme === 'DPoP' ? dpop?.algorithms : undefined,
+    })
+    // RFC 9449 §7.2: an RS taking both schemes offers both; the error goes with the scheme used.
+    const other =
+      dpop === undefined
+        ? undefined
+        : scheme === 'DPoP'
+          ? buildChallenge({ scheme: 'Bearer', realm, resourceMetadata: resourceMetadata?.url })
+          : buildChallenge({
+              scheme: 'DPoP',
+              realm,
+              algs: dpop.algorithms,
+              resourceMetadata: resourceMetadata?.url,
+            })
+    const challenge = other === undefined ? used : `${used}, ${other}`
+    if (error !== undefined) emit({ type: 'rejected', status, error, reason: description })
+    return {
+      ok: false,
+      status,
+      ...(error === undefined ? {} : { error }),
+      description,
+      challenge,
+      headers: { 'WWW-Authenticate': challenge },
+    }
+  }
+
+  function unavailable(reason: string, retryAfter: number | undefined): VerifyFailure {
+    const seconds = Math.max(1, Math.min(retryAfter ?? 5, 300))
+    emit({ type: 'rejected', status: 503, error: 'temporarily_unavailable', reason })
+    return {
+      ok: false,
+      status: 503,
+      error: 'temporarily_unavailable',
+      description: 'the authorization server cannot be reached; retry later',
+      retryAfter: seconds,
+      headers: { 'Retry-After': String(seconds) },
+    }
+  }
+
+  function pickIssuer(req: RequestLike, token: string): IssuerContext | undefined {
+    if (contexts.length === 1) return contexts[0]
+    if (looksLikeJwt(token)) {
+      const iss = unverifiedIssuer(token)
+      return contexts.find((c) => c.issuer === iss)
+    }
+    const chosen = options.resolveIssuer?.(req)
+    return chosen === undefined ? contexts[0] : contexts.find((c) => c.issuer === chosen)
+  }
+
+  async function introspectCached(
+    ctx: IssuerContext,
+    token: string,
+    hash: string,
+    deadline: number,
+  ): Promise<Resolution> {
+    const introspector = ctx.introspector as Introspector
+    const found = await ctx.cache.lookup(hash)
+    if (found.fresh !== undefined) {
+      emit({ type: 'cache', issuer: ctx.issuer, result: 'hit' })
+      return found.fresh.active
+        ? { kind: 'active', info: found.fresh, source: 'cache' }
+        : { kind: 'inactive', reason: 'the token is not active' }
+    }
+    emit({ type: 'cache', issuer: ctx.issuer, result: 'miss' })
+    const outcome = await ctx.cache.singleFlight(hash, async () => {
+      const started = performance.now()
+      try {
+        const value: Introspected = await introspector.introspect(token, deadline)
+        emit({
+          type: 'introspection',
+          issuer: ctx.issuer,
+          durationMs: performance.now() - started,
+          outcome: value.active ? 'active' : 'inactive',
+        })
+        await ctx.cache.store(hash, value)
+        return { value }
+      } catch (err) {
+        if (!(err instanceof AsUnavailableError)) throw err
+        emit({
+          type: 'introspection',
+          issuer: ctx.issuer,
+          durationMs: performance.now() - started,
+          outcome: 'error',
+        })
+        emit({ type: 'as_error', issuer: ctx.issuer, reason: err.message })
+        return { error: err }
+      }
+    })
+    if ('error' in outcome) {
+      if (found.stale !== undefined) {
+        emit({ type: 'cache', issuer: ctx.issuer, result: 'stale' })
+        return { kind: 'active', info: found.stale, source: 'cache' }
+      }
+      return {
+        kind: 'unavailable',
+        reason: outcome.error.message,
+        retryAfter: outcome.error.retryAfter,
+      }
+    }
+    return outcome.value.active
+      ? { kind: 'active', info: outcome.value, source: 'introspection' }
+      : { kind: 'inactive', reason: 'the token is not active' }
+  }
+
+  async function validateJwtCached(
+    ctx: IssuerContext,
+    token: string,
+    hash: string,
+    deadline: number,
+  ): Promise<Resolution> {
+    const validator = ctx.jwt as JwtValidator
+    const found = await ctx.jwtCache.lookup(hash)
+    if (found.fresh !== undefined) {
+      return found.fresh.active
+        ? { kind: 'active', info: found.fresh, source: 'jwt' }
+        : { kind: 'inactive', reason: 'the token is not valid' }
+    }
+    try {
+      const outcome = await validator.validate(token, deadline)
+      await ctx.jwtCache.store(hash, outcome.ok ? outcome.info : { active: false })
+      return outcome.ok
+        ? { kind: 'active', info: outcome.info, source: 'jwt' }
+        : { kind: 'inactive', reason: outcome.reason }
+    } catch (err) {
+      if (!(err instanceof AsUnavailableError)) throw err
+      emit({ type: 'as_error', issuer: ctx.issuer, reason: err.message })
+      return { kind: 'unavailable', reason: err.message, retryAfter: err.retryAfter }
+    }
+  }
+
+  async function resolve(ctx: IssuerContext, token: string, hash: string): Promise<Resolution> {
+    const deadline = Date.now() + http.timeoutMs
+    const jwtShaped = looksLikeJwt(token)
+    switch (ctx.strategy) {
+      case 'introspect':
+        return introspectCached(ctx, token, hash, deadline)
+      case 'jwt':
+        return jwtShaped
+          ? validateJwtCached(ctx, token, hash, deadline)
+          : { kind: 'inactive', reason: 'the token is not a JWT' }
+      case 'auto':
+        return jwtShaped
+          ? validateJwtCached(ctx, token, hash, deadline)
+          : introspectCached(ctx, token, hash, deadline)
+      case 'jwt+introspect': {
+        if (!jwtShaped) return { kind: 'inactive', reason: 'the token is not a JWT' }
+        const local = await validateJwtCached(ctx, token, hash, deadline)
+        if (local.kind !== 'active') return local
+        // The local check proved the token; introspection tells whether it was revoked since.
+        return introspectCached(ctx, token, hash, deadline)
+      }
+    }
+  }
+
+  return {
+    resourceMetadata,
+    metrics: () => metrics.snapshot(),
+
+    async verify(req, policy = {}) {
+      const presented = extractToken(req)
+      if (presented.kind === 'none' || (presented.kind === 'dpop' && dpop === undefined)) {
+        // RFC 6750 §3.1: no authentication information, no error code.
+        return fail(401, undefined, 'an access token is required', 'Bearer')
+      }
+      if (presented.kind === 'invalid')
+        return fail(400, 'invalid_request', presented.description, 'Bearer')
+      const { token } = presented
+      const scheme = presented.kind === 'dpop' ? 'DPoP' : 'Bearer'
+
+      const ctx = pickIssuer(req, token)
+      if (ctx === undefined)
+        return fail(401, 'invalid_token', 'the token is from an unknown issuer', scheme)
+      const resolution = await resolve(ctx, token, sha256(token))
+      if (resolution.kind === 'unavailable')
+        return unavailable(resolution.reason, resolution.retryAfter)
+      if (resolution.kind === 'inactive') {
+        emit({ type: 'inactive', issuer: ctx.issuer, source: 'introspection' })
+        return fail(401, 'invalid_token', 'the access token is not active', scheme)
+      }
+      const { info, source } = resolution
+      emit({ type: 'active', issuer: ctx.issuer, source })
+
+      // Defence in depth (pitfall P-08): some servers say active:true for expired tokens.
+      const now = Date.now() / 1000
+      if (info.exp !== undefined && info.exp <= now - clockSkew) {
+        return fail(401, 'invalid_token', 'the access token has expired', scheme)
+      }
+      if (info.nbf !== undefined && info.nbf > now + clockSkew) {
+        return fail(401, 'invalid_token', 'the access token is not valid yet', scheme)
+      }
+      if (info.iss !== undefined && info.iss !== ctx.issuer) {
+        return fail(401, 'invalid_token', 'the token was issued by another issuer', scheme)
+      }
+      // Checklist Q-09: refresh tokens and other non-access tokens are not access tokens.
+      const tokenType = info.tokenType?.toLowerCase()
+      if (
+        tokenType === undefined
+          ? options.requireTokenType === true
+          : !ACCESS_TOKEN_TYPES.has(tokenType)
+      ) {
+        return fail(401, 'invalid_token', 'the token is not an access token', scheme)
+      }
+      if (info.claims.token_use !== undefined && info.claims.token_use !== 'access_token') {
+        return fail(401, 'invalid_token', 'the token is not an access token', scheme)
+      }
+
+      // Sender constraint (RFC 9449 §7, RFC 8705 §3, pitfall P-13): any cnf forces its proof.
+      const cnf = info.cnf
+      const bound = cnf !== undefined && Object.keys(cnf).length > 0
+      if (bound) {
+        const jkt = cnf.jkt
+        if (typeof jkt !== 'string' || Object.keys(cnf).length !== 1 || dpop === undefined) {
+          return fail(
+            401,
+            'invalid_token',
+            'the token is bound to a key this API cannot check',
+            scheme,
+          )
+        }
+        // RFC 9449 §7.2 / checklist D-07: a DPoP-bound token sent as Bearer is refused.
+        if (scheme !== 'DPoP')
+          return fail(
+            401,
+            'invalid_token',
+            'a DPoP-bound token must be sent with the DPoP scheme',
+            'DPoP',
+          )
+        const proof = await dpop.verify(req, token, jkt)
+        if (!proof.ok) return fail(401, 'invalid_token', proof.description, 'DPoP')
+      } else if (scheme === 'DPoP') {
+        return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
+      }
+
+      const verified: VerifiedToken = {
+        scopes: info.scopes,
+        audience: info.audience,
+        issuer: ctx.issuer,
+        tokenType: bound ? 'DPoP' : 'Bearer',
+        claims: info.claims,
+        source,
+        ...(info.sub === undefined ? {} : { sub: info.sub }),
+        ...(info.clientId === undefined ? {} : { clientId: info.clientId }),
+        ...(info.username === undefined ? {} : { username: info.username }),
+        ...(info.exp === undefined ? {} : { exp: info.exp }),
+        ...(info.iat === undefined ? {} : { iat: info.iat }),
+        ...(info.jti === undefined ? {} : { jti: info.jti }),
+        ...(cnf === undefined ? {} : { cnf }),
+      }
+      const decision = await evaluatePolicy(
+        verified,
+        info,
+        policy,
+        { audience, issuers: defaultIssuers },
+        req,
+      )
+      if (!decision.ok)
+        return fail(decision.status, decision.error, decision.description, scheme, decision.scope)
+      return { ok: true, token: verified }
+    },
+
+    async purge(token) {
+      const hash = typeof token === 'string' ? sha256(token) : token.tokenHash
+      await Promise.all(contexts.flatMap((c) => [c.cache.purge(hash), c.jwtCache.purge(hash)]))
+    },
+
+    async close() {
+      await http.close()
+    },
+  }
+}
