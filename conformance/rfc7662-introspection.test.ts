@@ -24,7 +24,6 @@
  *   well-formed kh_rt_ tokens and refresh-hinted lookups are tested.
  */
 import assert from 'node:assert/strict'
-import { randomInt } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import {
   fixtureConfig,
@@ -37,6 +36,7 @@ import {
   revoke,
   startServer,
 } from './support/harness.ts'
+import { checksum, tamper, wellFormedToken } from './support/token-format.ts'
 
 type Caller = readonly [string, string]
 const ORDERS: Caller = ['orders', 'orders-secret']
@@ -62,42 +62,6 @@ const ACTIVE_MEMBERS = [
   'sub',
   'token_type',
 ]
-
-// --- Keyhole's public token format: kh_at_ / kh_rt_ + 43 base62 + 6-char base62 CRC-32 ----------
-
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  return c >>> 0
-})
-
-function checksum(head: string): string {
-  let crc = 0xffffffff
-  for (let i = 0; i < head.length; i++) {
-    crc = (CRC_TABLE[(crc ^ head.charCodeAt(i)) & 0xff] as number) ^ (crc >>> 8)
-  }
-  let value = (crc ^ 0xffffffff) >>> 0
-  let out = ''
-  for (let i = 0; i < 6; i++) {
-    out = ALPHABET[value % 62] + out
-    value = Math.floor(value / 62)
-  }
-  return out
-}
-
-/** A token in the public format, with a valid checksum, that no server ever issued. */
-function wellFormedToken(prefix: 'kh_at_' | 'kh_rt_' = 'kh_at_'): string {
-  let head = prefix
-  for (let i = 0; i < 43; i++) head += ALPHABET[randomInt(62)]
-  return head + checksum(head)
-}
-
-/** The same token with one character of its random part changed: the checksum no longer holds. */
-function tamper(token: string): string {
-  const i = 20
-  return token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1)
-}
 
 // --- assertions -----------------------------------------------------------------------------
 
