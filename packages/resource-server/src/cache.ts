@@ -33,6 +33,8 @@ export interface CacheOptions {
   /** Serve a positive entry up to this many seconds past its TTL while the AS is unreachable. Default 0 (off). */
   readonly staleIfError?: number
   readonly secondLevel?: SecondLevelCache
+  /** How long to wait for the second level before treating it as a miss, ms. Default 100. */
+  readonly secondLevelTimeoutMs?: number
 }
 
 interface Entry {
@@ -79,6 +81,14 @@ function isEntry(value: unknown): value is Entry {
   )
 }
 
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
 export function createTokenCache(
   namespace: string,
   options: CacheOptions,
@@ -93,6 +103,7 @@ export function createTokenCache(
   const negatives = new LRUCache<string, Entry>({ max: Math.max(100, Math.floor(maxEntries / 10)) })
   const inflight = new Map<string, Promise<unknown>>()
   const l2 = options.secondLevel
+  const l2Timeout = options.secondLevelTimeoutMs ?? 100
   const l2Key = (hash: string) => `keyhole:rs:${namespace}:${hash}`
 
   function classify(entry: Entry, t: number): Lookup | undefined {
@@ -130,7 +141,8 @@ export function createTokenCache(
       if (l2 === undefined) return {}
       let raw: string | null | undefined
       try {
-        raw = await l2.get(l2Key(hash))
+        // A slow shared cache must not slow every request: past the timeout it is a miss.
+        raw = await withTimeout(l2.get(l2Key(hash)), l2Timeout)
       } catch (err) {
         events.secondLevelError('get', err)
         return {}
