@@ -195,13 +195,18 @@ async function read(response: Response): Promise<HttpResult> {
   }
 }
 
+/** Where the endpoints live: the issuer without a trailing slash. */
+export function base(server: RunningServer): string {
+  return server.issuer.replace(/\/$/, '')
+}
+
 /** Get an access token for a fixture client by client_credentials. */
 export async function getToken(
   server: RunningServer,
   client: readonly [string, string] = ['shop', 'shop-secret'],
   form: Record<string, string | readonly string[]> = {},
 ): Promise<string> {
-  const res = await post(`${server.issuer}/token`, {
+  const res = await post(`${base(server)}/token`, {
     basic: client,
     form: { grant_type: 'client_credentials', ...form },
   })
@@ -215,7 +220,7 @@ export async function introspect(
   caller: readonly [string, string] = ['orders', 'orders-secret'],
   form: Record<string, string> = {},
 ): Promise<HttpResult> {
-  return post(`${server.issuer}/introspect`, { basic: caller, form: { token, ...form } })
+  return post(`${base(server)}/introspect`, { basic: caller, form: { token, ...form } })
 }
 
 export async function revoke(
@@ -224,5 +229,5 @@ export async function revoke(
   caller: readonly [string, string] = ['shop', 'shop-secret'],
   form: Record<string, string> = {},
 ): Promise<HttpResult> {
-  return post(`${server.issuer}/revoke`, { basic: caller, form: { token, ...form } })
+  return post(`${base(server)}/revoke`, { basic: caller, form: { token, ...form } })
 }

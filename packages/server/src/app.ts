@@ -73,7 +73,8 @@ export async function createAuthorizationServer(
       store,
       failedAuth: createRateLimiter(config.throttle.failedAuth),
       tolerateRawBasic: config.clientAuthentication.tolerateRawBasic,
-      realm: issuer,
+      // The realm is a quoted-string (RFC 9110 §11.6.1): drop what would end it early.
+      realm: issuer.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, ''),
     },
     inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
   }

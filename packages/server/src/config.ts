@@ -22,9 +22,14 @@ export class ConfigError extends Error {
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-const ID = /^[\x21-\x7E]{1,255}$/
+// RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E), so inner spaces are legal (the §16 vector
+// "1PpG/Q 1" has one); leading and trailing spaces are refused as easy to mistype.
+const ID = /^[\x21-\x7E](?:[\x20-\x7E]{0,253}[\x21-\x7E])?$/
 
-const Id = v.pipe(v.string(), v.regex(ID, 'must be 1 to 255 visible ASCII characters'))
+const Id = v.pipe(
+  v.string(),
+  v.regex(ID, 'must be 1 to 255 printable ASCII characters, not starting or ending with a space'),
+)
 const Scope = v.pipe(v.string(), v.regex(SCOPE_TOKEN, 'is not a scope-token (RFC 6749 §3.3)'))
 const Secret = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(1024))
 const SecretHash = v.pipe(
@@ -158,6 +163,14 @@ function pathOf(issue: v.BaseIssue<unknown>): string {
   return out === '' ? '(root)' : out
 }
 
+/** valibot quotes the value it received; never do that for a secret (it ends up in logs). */
+function messageOf(issue: v.BaseIssue<unknown>): string {
+  const key = issue.path?.at(-1)?.key
+  return key === 'secret' || key === 'secretHash'
+    ? issue.message.replace(/ but received [\s\S]*$/, '')
+    : issue.message
+}
+
 /** RFC 8707 §2 / RFC 3986 §4.3: an absolute URI without a fragment. */
 export function isAbsoluteUriWithoutFragment(value: string): boolean {
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s#]*$/.test(value)) return false
@@ -205,7 +218,7 @@ export function parseConfig(
 ): ServerConfig {
   const parsed = v.safeParse(ConfigSchema, input)
   if (!parsed.success) {
-    throw new ConfigError(parsed.issues.map((issue) => `${pathOf(issue)}: ${issue.message}`))
+    throw new ConfigError(parsed.issues.map((issue) => `${pathOf(issue)}: ${messageOf(issue)}`))
   }
   const raw = parsed.output
   const problems: string[] = []

@@ -53,7 +53,8 @@ export function createRequestListener(options: HttpOptions): RequestListener {
       res.once('finish', () => {
         options.logger.log('info', 'request', {
           method: req.method ?? '',
-          path: path.length > 200 ? `${path.slice(0, 200)}...` : path,
+          // Only paths that name a route are logged: anything else may carry a pasted token.
+          path: table.has(path) ? path : '(no route)',
           status: res.statusCode,
           ms: Math.round((performance.now() - started) * 100) / 100,
         })
@@ -101,6 +102,9 @@ export function createRequestListener(options: HttpOptions): RequestListener {
         return writeError(res, rejected)
       }
       const body = await readBody(req, options.bodyLimit)
+      // The client went away mid-body (or sent a broken chunked body, already answered 400 by the
+      // parser): there is no one to answer, and it is not a server error worth an error log.
+      if (body === 'aborted') return
       if (body === 'too_large') {
         return writeError(
           res,
@@ -150,7 +154,12 @@ function checkPostHeaders(req: IncomingMessage, query: string): OAuthError | und
   }
   for (const param of params) {
     const [name, value] = param.split('=')
-    if (name?.trim().toLowerCase() === 'charset' && value?.trim().toLowerCase() !== 'utf-8') {
+    // RFC 9110 §5.6.6: a parameter value may be a quoted-string (charset="UTF-8").
+    const charset = value
+      ?.trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase()
+    if (name?.trim().toLowerCase() === 'charset' && charset !== 'utf-8') {
       return oauthError('invalid_request', 'the request body must be UTF-8')
     }
   }
@@ -163,13 +172,16 @@ function checkPostHeaders(req: IncomingMessage, query: string): OAuthError | und
   return undefined
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | 'too_large'> {
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+): Promise<Uint8Array | 'too_large' | 'aborted'> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     req.resume()
     return Promise.resolve('too_large')
   }
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     let done = false
@@ -187,8 +199,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | 'to
     req.once('end', () => {
       if (!done) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
     })
-    req.once('error', (err) => {
-      if (!done) reject(err)
+    req.once('error', () => {
+      if (!done) resolve('aborted')
     })
   })
 }
