@@ -33,7 +33,7 @@ export interface CacheOptions {
   /** Serve a positive entry up to this many seconds past its TTL while the AS is unreachable. Default 0 (off). */
   readonly staleIfError?: number
   readonly secondLevel?: SecondLevelCache
-  /** How long to wait for the second level before treating it as a miss, ms. Default 100. */
+  /** How long to wait for the second level (get, set) before giving up on it, ms. Default 100. */
   readonly secondLevelTimeoutMs?: number
 }
 
@@ -176,7 +176,7 @@ export function createTokenCache(
       if (l2 === undefined) return
       const ttlSeconds = Math.ceil((entry.staleUntil - t) / 1000)
       try {
-        await l2.set(l2Key(hash), JSON.stringify(entry), ttlSeconds)
+        await withTimeout(l2.set(l2Key(hash), JSON.stringify(entry), ttlSeconds), l2Timeout)
       } catch (err) {
         events.secondLevelError('set', err)
       }
@@ -187,7 +187,8 @@ export function createTokenCache(
       negatives.delete(hash)
       if (l2 === undefined) return
       try {
-        await l2.delete(l2Key(hash))
+        // A purge must reach the shared level, so it waits longer, then reports the failure.
+        await withTimeout(l2.delete(l2Key(hash)), Math.max(l2Timeout, 1000))
       } catch (err) {
         events.secondLevelError('delete', err)
         throw err

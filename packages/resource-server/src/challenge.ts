@@ -3,7 +3,8 @@
  * §7.1 DPoP). One function builds them all, so every parameter is escaped the same way.
  */
 
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
+/** RFC 6750 §3.1 codes, plus RFC 9449 §7.1 `invalid_dpop_proof` (DPoP challenges only). */
+export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof'
 
 export interface ChallengeInput {
   readonly scheme: 'Bearer' | 'DPoP'

@@ -132,6 +132,20 @@ async function verifySignedResponse(jwt: string, v: ResponseVerification): Promi
   }
 }
 
+/** A URL the AS published: an unusable one is its misconfiguration (503), never a thrown TypeError. */
+function publishedUrl(value: string, member: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new DiscoveryError(`the authorization server's ${member} is not a URL`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new DiscoveryError(`the authorization server's ${member} is not an http(s) URL`)
+  }
+  return url
+}
+
 export function createIntrospector(config: IntrospectorConfig): Introspector {
   const auth = createClientAuthentication(config.credentials, config.issuer)
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined
@@ -150,13 +164,13 @@ export function createIntrospector(config: IntrospectorConfig): Introspector {
     }
     if (config.responseFormat === 'jwt' && jwks === undefined) {
       if (typeof metadata.jwks_uri !== 'string') throw new DiscoveryError('the authorization server publishes no jwks_uri')
-      jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), {
+      jwks = createRemoteJWKSet(publishedUrl(metadata.jwks_uri, 'jwks_uri'), {
         timeoutDuration: config.http.timeoutMs,
         cooldownDuration: 30_000,
         cacheMaxAge: 600_000,
       })
     }
-    return new URL(url)
+    return publishedUrl(url, 'introspection_endpoint')
   }
 
   return {

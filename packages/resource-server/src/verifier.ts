@@ -46,6 +46,8 @@ export interface TokenVerifier {
   verify(req: RequestLike, policy?: Policy): Promise<VerifyResult>
   /** Drop one token from every cache level: by token, or by `{ tokenHash }` (base64url SHA-256). */
   purge(token: string | { readonly tokenHash: string }): Promise<void>
+  /** This API's resource identifier (`options.audience`). */
+  readonly audience: string
   /** RFC 9728 document and its URL (undefined when turned off or the audience is not a URL). */
   readonly resourceMetadata:
     | { readonly url: string; readonly document: ProtectedResourceMetadata }
@@ -74,12 +76,24 @@ interface IssuerContext {
 
 type Resolution =
   | { readonly kind: 'active'; readonly info: TokenInfo; readonly source: VerifiedToken['source'] }
-  | { readonly kind: 'inactive'; readonly reason: string }
+  | { readonly kind: 'inactive'; readonly reason: string; readonly source: VerifiedToken['source'] }
   | {
       readonly kind: 'unavailable'
       readonly reason: string
       readonly retryAfter?: number | undefined
     }
+
+/** Run a constructor that validates options, reporting its TypeError as a VerifierOptionsError. */
+function asOptionsError<T>(path: string, build: () => T): T {
+  try {
+    return build()
+  } catch (err) {
+    if (err instanceof TypeError && !(err instanceof VerifierOptionsError)) {
+      throw new VerifierOptionsError(`${path}: ${err.message}`)
+    }
+    throw err
+  }
+}
 
 function withoutSecondLevel(cache: CacheOptions | undefined): CacheOptions {
   const { secondLevel: _, ...rest } = cache ?? {}
@@ -122,11 +136,17 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const metrics = createMetrics()
   const emit = (event: VerifierEvent) => {
     metrics.record(event)
-    options.onEvent?.(event)
+    try {
+      options.onEvent?.(event)
+    } catch {
+      // An observability hook must not turn a verification into a thrown exception.
+    }
   }
   const http: AsHttpClient = createAsHttpClient(options.http)
   const dpop: DpopVerifier | undefined =
-    options.dpop === false ? undefined : createDpopVerifier(options.dpop ?? {}, audience)
+    options.dpop === false
+      ? undefined
+      : asOptionsError('options.dpop', () => createDpopVerifier(options.dpop || {}, audience))
 
   const contexts = issuerOptions.map((io, index): IssuerContext => {
     const path = options.issuers === undefined ? 'options' : `options.issuers[${index}]`
@@ -178,15 +198,17 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       jwt:
         strategy === 'introspect'
           ? undefined
-          : createJwtValidator({
-              issuer: io.issuer,
-              audience,
-              http,
-              metadata,
-              jwksUri: io.jwksUri,
-              options: io.jwt ?? {},
-              clockSkew,
-            }),
+          : asOptionsError(`${path}.jwt`, () =>
+              createJwtValidator({
+                issuer: io.issuer,
+                audience,
+                http,
+                metadata,
+                jwksUri: io.jwksUri,
+                options: io.jwt ?? {},
+                clockSkew,
+              }),
+            ),
     }
   })
   const defaultIssuers = contexts.map((c) => c.issuer)
@@ -285,7 +307,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       emit({ type: 'cache', issuer: ctx.issuer, result: 'hit' })
       return found.fresh.active
         ? { kind: 'active', info: found.fresh, source: 'cache' }
-        : { kind: 'inactive', reason: 'the token is not active' }
+        : { kind: 'inactive', reason: 'the token is not active', source: 'cache' }
     }
     emit({ type: 'cache', issuer: ctx.issuer, result: 'miss' })
     const outcome = await ctx.cache.singleFlight(hash, async () => {
@@ -325,7 +347,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     }
     return outcome.value.active
       ? { kind: 'active', info: outcome.value, source: 'introspection' }
-      : { kind: 'inactive', reason: 'the token is not active' }
+      : { kind: 'inactive', reason: 'the token is not active', source: 'introspection' }
   }
 
   async function validateJwtCached(
@@ -339,14 +361,14 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     if (found.fresh !== undefined) {
       return found.fresh.active
         ? { kind: 'active', info: found.fresh, source: 'jwt' }
-        : { kind: 'inactive', reason: 'the token is not valid' }
+        : { kind: 'inactive', reason: 'the token is not valid', source: 'jwt' }
     }
     try {
       const outcome = await validator.validate(token, deadline)
       await ctx.jwtCache.store(hash, outcome.ok ? outcome.info : { active: false })
       return outcome.ok
         ? { kind: 'active', info: outcome.info, source: 'jwt' }
-        : { kind: 'inactive', reason: outcome.reason }
+        : { kind: 'inactive', reason: outcome.reason, source: 'jwt' }
     } catch (err) {
       if (!(err instanceof AsUnavailableError)) throw err
       emit({ type: 'as_error', issuer: ctx.issuer, reason: err.message })
@@ -363,13 +385,13 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       case 'jwt':
         return jwtShaped
           ? validateJwtCached(ctx, token, hash, deadline)
-          : { kind: 'inactive', reason: 'the token is not a JWT' }
+          : { kind: 'inactive', reason: 'the token is not a JWT', source: 'jwt' }
       case 'auto':
         return jwtShaped
           ? validateJwtCached(ctx, token, hash, deadline)
           : introspectCached(ctx, token, hash, deadline)
       case 'jwt+introspect': {
-        if (!jwtShaped) return { kind: 'inactive', reason: 'the token is not a JWT' }
+        if (!jwtShaped) return { kind: 'inactive', reason: 'the token is not a JWT', source: 'jwt' }
         const local = await validateJwtCached(ctx, token, hash, deadline)
         if (local.kind !== 'active') return local
         // The local check proved the token; introspection tells whether it was revoked since.
@@ -379,6 +401,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   }
 
   return {
+    audience,
     resourceMetadata,
     metrics: () => metrics.snapshot(),
 
@@ -400,7 +423,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       if (resolution.kind === 'unavailable')
         return unavailable(resolution.reason, resolution.retryAfter)
       if (resolution.kind === 'inactive') {
-        emit({ type: 'inactive', issuer: ctx.issuer, source: 'introspection' })
+        emit({ type: 'inactive', issuer: ctx.issuer, source: resolution.source })
         return fail(401, 'invalid_token', 'the access token is not active', scheme)
       }
       const { info, source } = resolution
@@ -452,7 +475,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
             'DPoP',
           )
         const proof = await dpop.verify(req, token, jkt)
-        if (!proof.ok) return fail(401, 'invalid_token', proof.description, 'DPoP')
+        // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
+        if (!proof.ok) return fail(401, proof.error, proof.description, 'DPoP')
       } else if (scheme === 'DPoP') {
         return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
       }
