@@ -17,7 +17,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier } from '../verifier.ts'
-import { failureBody, metadataRoute, pathOf, requestTarget } from './shared.ts'
+import { failureBody, metadataRoute, pathOf, rawHeaders, requestTarget } from './shared.ts'
 
 const verified = new WeakMap<object, VerifiedToken>()
 
@@ -49,8 +49,8 @@ export function requireToken(verifier: TokenVerifier, policy?: Policy): TokenMid
         method: req.method,
         // originalUrl: `req.url` is relative to the router the middleware is mounted on.
         url: requestTarget(req.originalUrl),
-        // headersDistinct keeps a repeated Authorization header, which `req.headers` drops.
-        headers: req.headersDistinct,
+        // From the raw list: a repeated Authorization header stays visible (`req.headers` drops it).
+        headers: rawHeaders(req.rawHeaders),
       },
       policy,
     )

@@ -13,7 +13,7 @@
 import type { preHandlerAsyncHookHandler, RouteOptions } from 'fastify'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier } from '../verifier.ts'
-import { failureBody, metadataRoute, requestTarget } from './shared.ts'
+import { failureBody, metadataRoute, rawHeaders, requestTarget } from './shared.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,8 +33,8 @@ export function requireToken(verifier: TokenVerifier, policy?: Policy): preHandl
       {
         method: request.method,
         url: requestTarget(request.url),
-        // headersDistinct keeps a repeated Authorization header, which `headers` drops.
-        headers: request.raw.headersDistinct,
+        // From the raw list: a repeated Authorization header stays visible (`headers` drops it).
+        headers: rawHeaders(request.raw.rawHeaders),
       },
       policy,
     )

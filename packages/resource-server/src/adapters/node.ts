@@ -13,7 +13,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier } from '../verifier.ts'
-import { failureBody, type MetadataRoute, metadataRoute, pathOf, requestTarget } from './shared.ts'
+import {
+  failureBody,
+  type MetadataRoute,
+  metadataRoute,
+  pathOf,
+  rawHeaders,
+  requestTarget,
+} from './shared.ts'
 
 /**
  * Verify the request's token and apply `policy`. Returns the token, or writes the failure
@@ -30,8 +37,8 @@ export async function authenticate(
     {
       method: req.method ?? 'GET',
       url: requestTarget(req.url),
-      // headersDistinct keeps a repeated Authorization header, which `req.headers` drops.
-      headers: req.headersDistinct,
+      // From the raw list: a repeated Authorization header stays visible (`req.headers` drops it).
+      headers: rawHeaders(req.rawHeaders),
     },
     policy,
   )

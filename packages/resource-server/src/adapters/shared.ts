@@ -75,3 +75,23 @@ export function pathOf(target: string): string {
   const query = target.indexOf('?')
   return query === -1 ? target : target.slice(0, query)
 }
+
+/**
+ * Node's headers as the core reads them, without building `headersDistinct` (a getter that copies
+ * every header on each access): `get` scans the raw list for one name and joins repeats with ", ",
+ * as a WHATWG Headers object does, so a repeated Authorization or DPoP header stays visible.
+ */
+export function rawHeaders(raw: readonly string[]): { get(name: string): string | null } {
+  return {
+    get(name) {
+      const wanted = name.toLowerCase()
+      let value: string | null = null
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const key = raw[i] as string
+        if (key.length !== wanted.length || key.toLowerCase() !== wanted) continue
+        value = value === null ? (raw[i + 1] as string) : `${value}, ${raw[i + 1] as string}`
+      }
+      return value
+    },
+  }
+}

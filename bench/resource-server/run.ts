@@ -1,0 +1,198 @@
+/**
+ * The resource-server part of `npm run bench` (docs/benchmarks.md):
+ * 1. verify() on a warm cache, in process, in nanoseconds per call;
+ * 2. one API route protected by the node adapter beside the same route unprotected, in the same
+ *    API process, loaded alternately with autocannon (50 connections). Target: ≥ 0.9×.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { basicAuthorization } from '@keyhole/protocol'
+import { createTokenVerifier } from '@keyhole/resource-server'
+import autocannon from 'autocannon'
+import { clientCredentialsToken } from '../lib/http.ts'
+import { CONNECTIONS, PIPELINING } from '../lib/load.ts'
+import { ROOT, type ServerProcess, spawnServer } from '../lib/process.ts'
+
+const KEYHOLE_BIN = join(ROOT, 'packages/cli/bin/keyhole.js')
+const API_SERVER = join(ROOT, 'bench/resource-server/api-server.ts')
+export const ROUTE_GOAL = 0.9
+
+export interface RouteFigures {
+  readonly requestsPerSec: number
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+}
+
+export interface ResourceServerFigures {
+  readonly verifyNsPerOp: number
+  readonly verifyCalls: number
+  readonly open: RouteFigures
+  readonly protected: RouteFigures
+  readonly openRounds: readonly number[]
+  readonly protectedRounds: readonly number[]
+  readonly ratio: number
+}
+
+async function startAuthorizationServer(dir: string, resourceSecret: string, clientSecret: string) {
+  const configPath = join(dir, 'keyhole.json')
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      storage: 'sqlite:./keyhole.db',
+      resources: [
+        {
+          id: 'orders',
+          audience: 'https://orders.example.test',
+          secret: resourceSecret,
+          scopes: ['orders:read'],
+        },
+      ],
+      clients: [
+        {
+          id: 'bench-client',
+          secret: clientSecret,
+          scopes: ['orders:read'],
+          accessTokenTtl: 86_400,
+        },
+      ],
+      log: { level: 'info', requests: false },
+    }),
+  )
+  return spawnServer({ args: [KEYHOLE_BIN, 'serve', '--config', configPath, '--port', '0'] })
+}
+
+/** Sequential verify() calls on a warm cache: the per-request cost an API pays. */
+async function measureVerify(
+  issuer: string,
+  resourceSecret: string,
+  token: string,
+  seconds: number,
+) {
+  const verifier = createTokenVerifier({
+    issuer,
+    audience: 'https://orders.example.test',
+    credentials: { clientId: 'orders', clientSecret: resourceSecret },
+  })
+  const req = { method: 'GET', url: '/orders', headers: { authorization: `Bearer ${token}` } }
+  const policy = { scopes: ['orders:read'] }
+  const first = await verifier.verify(req, policy)
+  if (!first.ok)
+    throw new Error(`verify() failed during warm-up: ${first.status} ${first.description}`)
+  for (let i = 0; i < 20_000; i++) await verifier.verify(req, policy)
+  let calls = 0
+  const deadline = performance.now() + seconds * 1000
+  const started = performance.now()
+  while (performance.now() < deadline) {
+    for (let i = 0; i < 1000; i++) {
+      const result = await verifier.verify(req, policy)
+      if (!result.ok) throw new Error(`verify() failed: ${result.status}`)
+    }
+    calls += 1000
+  }
+  const elapsed = performance.now() - started
+  await verifier.close()
+  return { nsPerOp: (elapsed * 1e6) / calls, calls }
+}
+
+function loadRoute(
+  url: string,
+  token: string,
+  seconds: number,
+  expectBody: string,
+): Promise<RouteFigures> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        method: 'GET',
+        // Both routes get the same request bytes, Authorization header included.
+        headers: { authorization: `Bearer ${token}` },
+        connections: CONNECTIONS,
+        pipelining: PIPELINING,
+        duration: seconds,
+        expectBody,
+      },
+      (err, r) =>
+        err
+          ? reject(err)
+          : resolve({
+              requestsPerSec: r.requests.average,
+              p50: r.latency.p50,
+              p99: r.latency.p99,
+              failures: r.errors + r.timeouts + r.non2xx + r.mismatches + r.resets,
+            }),
+    )
+  })
+}
+
+export async function runResourceServerBench(options: {
+  readonly duration: number
+  readonly warmup: number
+  readonly rounds: number
+}): Promise<ResourceServerFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhole-rs-bench-'))
+  const resourceSecret = randomBytes(32).toString('base64url')
+  const clientSecret = randomBytes(32).toString('base64url')
+  let as: ServerProcess | undefined
+  let api: ServerProcess | undefined
+  try {
+    as = await startAuthorizationServer(dir, resourceSecret, clientSecret)
+    const token = await clientCredentialsToken(
+      `${as.issuer}/token`,
+      basicAuthorization('bench-client', clientSecret),
+      'orders:read',
+    )
+    const verify = await measureVerify(
+      as.issuer,
+      resourceSecret,
+      token,
+      Math.min(options.duration, 5),
+    )
+    api = await spawnServer({
+      args: ['--import', 'tsx', API_SERVER],
+      env: { KEYHOLE_ISSUER: as.issuer, KEYHOLE_RESOURCE_SECRET: resourceSecret },
+    })
+    const check = await fetch(`${api.url}/orders`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    const body = await check.text()
+    if (check.status !== 200)
+      throw new Error(`protected route answered ${check.status} during warm-up`)
+    const open: RouteFigures[] = []
+    const guarded: RouteFigures[] = []
+    for (let round = 0; round < options.rounds; round++) {
+      const order = round % 2 === 0 ? (['open', 'orders'] as const) : (['orders', 'open'] as const)
+      for (const route of order) {
+        await loadRoute(`${api.url}/${route}`, token, options.warmup, body)
+        const figures = await loadRoute(`${api.url}/${route}`, token, options.duration, body)
+        if (figures.failures > 0) throw new Error(`/${route}: ${figures.failures} failed responses`)
+        ;(route === 'open' ? open : guarded).push(figures)
+      }
+    }
+    const best = (list: RouteFigures[]) =>
+      list.reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a))
+    const bestOpen = best(open)
+    const bestProtected = best(guarded)
+    return {
+      verifyNsPerOp: verify.nsPerOp,
+      verifyCalls: verify.calls,
+      open: bestOpen,
+      protected: bestProtected,
+      openRounds: open.map((f) => f.requestsPerSec),
+      protectedRounds: guarded.map((f) => f.requestsPerSec),
+      ratio: bestProtected.requestsPerSec / bestOpen.requestsPerSec,
+    }
+  } finally {
+    await api?.stop()
+    await as?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[1]?.endsWith('resource-server/run.ts')) {
+  const figures = await runResourceServerBench({ duration: 10, warmup: 3, rounds: 2 })
+  console.log(JSON.stringify(figures, null, 2))
+}
