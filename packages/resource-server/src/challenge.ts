@@ -4,7 +4,11 @@
  */
 
 /** RFC 6750 §3.1 codes, plus RFC 9449 §7.1 `invalid_dpop_proof` (DPoP challenges only). */
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof'
+export type BearerErrorCode =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'invalid_dpop_proof'
 
 export interface ChallengeInput {
   readonly scheme: 'Bearer' | 'DPoP'

@@ -20,15 +20,21 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 type SigningKey = Awaited<ReturnType<typeof importJWK>>
 
-function defaultAlg(key: Extract<ClientCredentials, { privateKey: unknown }>['privateKey']): string {
+function defaultAlg(
+  key: Extract<ClientCredentials, { privateKey: unknown }>['privateKey'],
+): string {
   const jwk = key as JWK
   if (typeof jwk.kty === 'string') {
     if (typeof jwk.alg === 'string') return jwk.alg
     if (jwk.kty === 'RSA') return 'RS256'
-    if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
+    if (jwk.kty === 'EC')
+      return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
     if (jwk.kty === 'OKP') return 'EdDSA'
   }
-  const keyObject = key as { asymmetricKeyType?: string; asymmetricKeyDetails?: { namedCurve?: string } }
+  const keyObject = key as {
+    asymmetricKeyType?: string
+    asymmetricKeyDetails?: { namedCurve?: string }
+  }
   if (keyObject.asymmetricKeyType === 'rsa') return 'RS256'
   if (keyObject.asymmetricKeyType === 'ec') {
     const curve = keyObject.asymmetricKeyDetails?.namedCurve
@@ -36,29 +42,42 @@ function defaultAlg(key: Extract<ClientCredentials, { privateKey: unknown }>['pr
   }
   if (keyObject.asymmetricKeyType === 'ed25519') return 'EdDSA'
   const cryptoKey = key as { algorithm?: { name?: string; namedCurve?: string } }
-  if (cryptoKey.algorithm?.name === 'ECDSA') return cryptoKey.algorithm.namedCurve === 'P-384' ? 'ES384' : 'ES256'
+  if (cryptoKey.algorithm?.name === 'ECDSA')
+    return cryptoKey.algorithm.namedCurve === 'P-384' ? 'ES384' : 'ES256'
   if (cryptoKey.algorithm?.name === 'Ed25519') return 'EdDSA'
   return 'RS256'
 }
 
-export function createClientAuthentication(credentials: ClientCredentials, issuer: string): ClientAuthentication {
+export function createClientAuthentication(
+  credentials: ClientCredentials,
+  issuer: string,
+): ClientAuthentication {
   if ('clientSecret' in credentials) {
     const { clientId, clientSecret } = credentials
     switch (credentials.method ?? 'client_secret_basic') {
       case 'client_secret_post':
         return {
           method: 'client_secret_post',
-          apply: async () => ({ headers: {}, form: { client_id: clientId, client_secret: clientSecret } }),
+          apply: async () => ({
+            headers: {},
+            form: { client_id: clientId, client_secret: clientSecret },
+          }),
         }
       case 'client_secret_basic_raw': {
         // Pitfall P-09: for servers that do not form-decode Basic credentials.
         const header = `Basic ${Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64')}`
-        return { method: 'client_secret_basic', apply: async () => ({ headers: { authorization: header }, form: {} }) }
+        return {
+          method: 'client_secret_basic',
+          apply: async () => ({ headers: { authorization: header }, form: {} }),
+        }
       }
       case 'client_secret_basic': {
         // RFC 6749 §2.3.1: form-encode, then base64.
         const header = basicAuthorization(clientId, clientSecret)
-        return { method: 'client_secret_basic', apply: async () => ({ headers: { authorization: header }, form: {} }) }
+        return {
+          method: 'client_secret_basic',
+          apply: async () => ({ headers: { authorization: header }, form: {} }),
+        }
       }
     }
   }
@@ -67,7 +86,8 @@ export function createClientAuthentication(credentials: ClientCredentials, issue
   let key: Promise<SigningKey> | undefined
   const signingKey = () => {
     const jwk = privateKey as JWK
-    key ??= typeof jwk.kty === 'string' ? importJWK(jwk, alg) : Promise.resolve(privateKey as SigningKey)
+    key ??=
+      typeof jwk.kty === 'string' ? importJWK(jwk, alg) : Promise.resolve(privateKey as SigningKey)
     return key
   }
   const keyId = kid ?? (privateKey as JWK).kid
@@ -87,7 +107,11 @@ export function createClientAuthentication(credentials: ClientCredentials, issue
         .sign(await signingKey())
       return {
         headers: {},
-        form: { client_id: clientId, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion },
+        form: {
+          client_id: clientId,
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: assertion,
+        },
       }
     },
   }

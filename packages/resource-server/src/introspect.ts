@@ -10,7 +10,12 @@ import type { AuthorizationServerMetadata } from '@keyhole/protocol'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose'
 import { type ClientAuthentication, createClientAuthentication } from './client-auth.ts'
 import { DiscoveryError } from './discovery.ts'
-import { type AsHttpClient, type AsRequest, type AsResponse, AsUnavailableError } from './http-client.ts'
+import {
+  type AsHttpClient,
+  type AsRequest,
+  type AsResponse,
+  AsUnavailableError,
+} from './http-client.ts'
 import { type CompatibilityFlags, type Introspected, normalizeIntrospection } from './normalize.ts'
 import type { ClientCredentials } from './options.ts'
 
@@ -76,15 +81,20 @@ export async function processIntrospectionResponse(
   verification: ResponseVerification,
 ): Promise<Introspected> {
   if (res.status === 401 || res.status === 403) {
-    throw new AsUnavailableError(`the authorization server refused this API's credentials (${res.status})`)
+    throw new AsUnavailableError(
+      `the authorization server refused this API's credentials (${res.status})`,
+    )
   }
-  if (res.status !== 200) throw new AsUnavailableError(`the authorization server answered ${res.status}`)
+  if (res.status !== 200)
+    throw new AsUnavailableError(`the authorization server answered ${res.status}`)
   const type = mediaType(res)
   let body: unknown
   if (verification.jwks !== undefined) {
     // Pitfall P-14: only the exact RFC 9701 media type; a plain JSON answer is a downgrade.
     if (type !== JWT_RESPONSE_TYPE) {
-      throw new AsUnavailableError('the authorization server did not send a signed introspection response')
+      throw new AsUnavailableError(
+        'the authorization server did not send a signed introspection response',
+      )
     }
     body = await verifySignedResponse(res.body.toString('utf8').trim(), verification)
   } else {
@@ -98,14 +108,17 @@ export async function processIntrospectionResponse(
     }
   }
   const normalized = normalizeIntrospection(body, verification.compat)
-  if (!normalized.ok) throw new AsUnavailableError(`the introspection response is invalid: ${normalized.reason}`)
+  if (!normalized.ok)
+    throw new AsUnavailableError(`the introspection response is invalid: ${normalized.reason}`)
   return normalized.value
 }
 
 /** Checklist J-19: typ, signature with an allow-listed alg, iss, aud, recent iat, then the member object. */
 async function verifySignedResponse(jwt: string, v: ResponseVerification): Promise<unknown> {
   if (jwt.split('.').length !== 3) {
-    throw new AsUnavailableError('the signed introspection response is not a JWS (encrypted responses are not supported)')
+    throw new AsUnavailableError(
+      'the signed introspection response is not a JWS (encrypted responses are not supported)',
+    )
   }
   try {
     const { payload } = await jwtVerify(jwt, v.jwks as ReturnType<typeof createRemoteJWKSet>, {
@@ -119,7 +132,9 @@ async function verifySignedResponse(jwt: string, v: ResponseVerification): Promi
     })
     const members = payload.token_introspection
     if (typeof members !== 'object' || members === null || Array.isArray(members)) {
-      throw new AsUnavailableError('the signed introspection response has no token_introspection object')
+      throw new AsUnavailableError(
+        'the signed introspection response has no token_introspection object',
+      )
     }
     return members
   } catch (err) {
@@ -156,14 +171,16 @@ export function createIntrospector(config: IntrospectorConfig): Introspector {
     }
     const metadata = await config.metadata(deadline)
     const url = config.introspectionEndpoint ?? metadata.introspection_endpoint
-    if (typeof url !== 'string') throw new DiscoveryError('the authorization server publishes no introspection_endpoint')
+    if (typeof url !== 'string')
+      throw new DiscoveryError('the authorization server publishes no introspection_endpoint')
     // RFC 8414 §2 / checklist M-08: no default exists; when the list is given, our method must be in it.
     const methods = metadata.introspection_endpoint_auth_methods_supported
     if (Array.isArray(methods) && !methods.includes(auth.method)) {
       throw new DiscoveryError(`the introspection endpoint does not accept ${auth.method}`)
     }
     if (config.responseFormat === 'jwt' && jwks === undefined) {
-      if (typeof metadata.jwks_uri !== 'string') throw new DiscoveryError('the authorization server publishes no jwks_uri')
+      if (typeof metadata.jwks_uri !== 'string')
+        throw new DiscoveryError('the authorization server publishes no jwks_uri')
       jwks = createRemoteJWKSet(publishedUrl(metadata.jwks_uri, 'jwks_uri'), {
         timeoutDuration: config.http.timeoutMs,
         cooldownDuration: 30_000,

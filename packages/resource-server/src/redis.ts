@@ -10,7 +10,11 @@ import type { SecondLevelCache } from './cache.ts'
 /** The slice of node-redis v5 this needs. */
 export interface RedisClientLike {
   get(key: string): Promise<unknown>
-  set(key: string, value: string, options: { expiration: { type: 'EX'; value: number } }): Promise<unknown>
+  set(
+    key: string,
+    value: string,
+    options: { expiration: { type: 'EX'; value: number } },
+  ): Promise<unknown>
   del(key: string): Promise<unknown>
 }
 
