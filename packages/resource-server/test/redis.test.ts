@@ -3,11 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { createTokenVerifier, type TokenVerifier } from '@keyhole/resource-server'
 import { createRedisCache } from '@keyhole/resource-server/redis'
 import { createClient } from 'redis'
-import {
-  getToken,
-  type RunningServer,
-  startServer,
-} from '../../../conformance/support/harness.ts'
+import { getToken, type RunningServer, startServer } from '../../../conformance/support/harness.ts'
 import { type RunningRedis, startRedis } from './support/redis.ts'
 
 type Client = ReturnType<typeof createClient>
@@ -55,7 +51,11 @@ describe('Q-04 Redis second cache level', () => {
     const result = await second.verify(request(token), { scopes: ['orders:read'] })
     assert.equal(result.ok, true)
     assert.equal(result.ok && result.token.source, 'cache')
-    assert.equal(second.metrics().introspection_duration_seconds.count, 0, 'second process made no call')
+    assert.equal(
+      second.metrics().introspection_duration_seconds.count,
+      0,
+      'second process made no call',
+    )
   })
 
   test('BCP-04 Redis holds the token hash and a TTL, never the raw token', async () => {
@@ -88,7 +88,11 @@ describe('Q-04 Redis second cache level', () => {
     await first.verify(request(token))
     await first.purge(token)
     await second.verify(request(token))
-    assert.equal(second.metrics().introspection_duration_seconds.count, 1, 'second process had to ask')
+    assert.equal(
+      second.metrics().introspection_duration_seconds.count,
+      1,
+      'second process had to ask',
+    )
   })
 
   test('when Redis is gone, verification still works and the failure is counted', async () => {

@@ -24,10 +24,17 @@ export async function startRedis(): Promise<RunningRedis> {
   )
   let output = ''
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000)
+    const timer = setTimeout(
+      () => reject(new Error(`redis-server did not start:\n${output}`)),
+      10_000,
+    )
     child.once('error', (err) => {
       clearTimeout(timer)
-      reject(new Error(`redis-server could not run (${err.message}); install it: apt-get install redis-server`))
+      reject(
+        new Error(
+          `redis-server could not run (${err.message}); install it: apt-get install redis-server`,
+        ),
+      )
     })
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString()
