@@ -135,6 +135,6 @@ export interface VerifierOptions {
   readonly dpop?: DpopOptions | false
   /** RFC 9728: publish metadata and point 401s at it. Default on, derived from `audience`. `false` turns it off. */
   readonly resourceMetadata?: ProtectedResourceMetadataOptions | false
-  /** Observability hook; events never carry tokens. */
+  /** Observability hook; events never carry tokens. An exception it throws is ignored. */
   readonly onEvent?: (event: VerifierEvent) => void
 }
