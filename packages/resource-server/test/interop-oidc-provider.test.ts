@@ -14,8 +14,6 @@ import {
   createTokenVerifier,
   type TokenVerifier,
   type VerifierOptions,
-  type VerifyFailure,
-  type VerifyResult,
 } from '@keyhole/resource-server'
 import {
   startTestAuthorizationServer,
@@ -23,6 +21,7 @@ import {
 } from '@keyhole/resource-server/testing'
 import type { JWK } from 'jose'
 import { Provider } from 'oidc-provider'
+import { accepted, refused, request } from './support/results.ts'
 
 // The repository's declaration of oidc-provider (bench/types) covers what the bench needs; these
 // client metadata members are needed here too.
@@ -210,24 +209,6 @@ async function clientCredentialsToken(scope: string, resource: string | null = A
   const token = (JSON.parse(res.text) as { access_token: string }).access_token
   assert.equal(token.split('.').length, 1, 'an opaque token, not a JWT')
   return token
-}
-
-const request = (token: string) => ({
-  method: 'GET',
-  url: '/orders',
-  headers: { authorization: `Bearer ${token}` },
-})
-
-function accepted(result: VerifyResult): Extract<VerifyResult, { ok: true }> {
-  if (!result.ok)
-    assert.fail(`expected success, got ${result.status} ${result.error}: ${result.description}`)
-  return result
-}
-
-function refused(result: VerifyResult, status: VerifyFailure['status']): VerifyFailure {
-  if (result.ok) assert.fail(`expected ${status}, got success`)
-  assert.equal(result.status, status, `${result.error}: ${result.description}`)
-  return result
 }
 
 test('I-09 an oidc-provider opaque token is active through discovery and client_secret_basic', async () => {

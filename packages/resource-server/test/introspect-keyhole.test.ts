@@ -8,8 +8,6 @@ import {
   createTokenVerifier,
   type TokenVerifier,
   type VerifierOptions,
-  type VerifyFailure,
-  type VerifyResult,
 } from '@keyhole/resource-server'
 import {
   fixtureConfig,
@@ -18,6 +16,7 @@ import {
   revoke,
   startServer,
 } from '../../../conformance/support/harness.ts'
+import { accepted, refused, request, sleep } from './support/results.ts'
 
 const ORDERS = 'https://orders.example.test'
 const BILLING = 'https://billing.example.test'
@@ -42,25 +41,6 @@ function ordersVerifier(overrides: Partial<VerifierOptions> = {}): TokenVerifier
   })
   verifiers.push(verifier)
   return verifier
-}
-
-const request = (token: string) => ({
-  method: 'GET',
-  url: '/orders',
-  headers: { authorization: `Bearer ${token}` },
-})
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function accepted(result: VerifyResult): Extract<VerifyResult, { ok: true }> {
-  if (!result.ok)
-    assert.fail(`expected success, got ${result.status} ${result.error}: ${result.description}`)
-  return result
-}
-
-function refused(result: VerifyResult, status: VerifyFailure['status']): VerifyFailure {
-  if (result.ok) assert.fail(`expected ${status}, got success`)
-  assert.equal(result.status, status, `${result.error}: ${result.description}`)
-  return result
 }
 
 test('I-09 an orders:read token is active at the orders API, with the facts the AS sent', async () => {

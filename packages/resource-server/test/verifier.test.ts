@@ -25,6 +25,7 @@ import {
 import type { JWK } from 'jose'
 import { buildChallenge } from '../src/challenge.ts'
 import { challengeOf, parseChallenges } from './support/challenge.ts'
+import { accepted, refused, sleep } from './support/results.ts'
 
 const AUDIENCE = 'https://orders.example.test'
 
@@ -60,25 +61,12 @@ const request = (token?: string, headers: Record<string, string> = {}) => ({
   headers: token === undefined ? headers : { authorization: `Bearer ${token}`, ...headers },
 })
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const now = () => Math.floor(Date.now() / 1000)
 
 /** Wait until `exp` (epoch seconds) is strictly in the past. */
 async function passExp(exp: number) {
   const wait = (exp + 1) * 1000 - Date.now() + 50
   if (wait > 0) await sleep(wait)
-}
-
-function accepted(result: VerifyResult): Extract<VerifyResult, { ok: true }> {
-  if (!result.ok)
-    assert.fail(`expected success, got ${result.status} ${result.error}: ${result.description}`)
-  return result
-}
-
-function refused(result: VerifyResult, status: VerifyFailure['status']): VerifyFailure {
-  if (result.ok) assert.fail(`expected ${status}, got success`)
-  assert.equal(result.status, status, `${result.error}: ${result.description}`)
-  return result
 }
 
 /** 503, `temporarily_unavailable`, `Retry-After`, and no Bearer challenge (Q-05). */
