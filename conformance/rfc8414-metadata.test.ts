@@ -168,7 +168,8 @@ async function serveExpectingRefusal(config: string | Record<string, unknown>): 
         child.kill('SIGKILL')
         reject(new Error(`keyhole serve accepted the config and kept running:\n${stdout}`))
       }, 20_000)
-      child.once('exit', (code) => {
+      // 'close', not 'exit': only then has everything the child wrote to its pipes been read.
+      child.once('close', (code) => {
         clearTimeout(timer)
         resolve({ code, stderr, stdout })
       })

@@ -5,6 +5,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Clock, systemClock } from './brand.ts'
+import { createVerifiedCredentials, forgettingOnSync } from './client-auth/verified-credentials.ts'
 import type { ServerConfig } from './config.ts'
 import type { Deps } from './deps.ts'
 import { healthEndpoint, readinessEndpoint } from './endpoints/health.ts'
@@ -42,7 +43,8 @@ export async function createAuthorizationServer(
 ): Promise<AuthorizationServer> {
   const logger = options.logger ?? createLogger({ level: config.log.level })
   const clock = options.clock ?? systemClock
-  const store = options.store ?? openStore(config.storage)
+  const verified = createVerifiedCredentials(config.clientAuthentication.verifiedCacheMs)
+  const store = forgettingOnSync(options.store ?? openStore(config.storage), verified)
   await store.syncPrincipals('config', [...config.resources, ...config.clients])
   for (const warning of config.warnings) logger.log('warn', warning)
 
@@ -75,6 +77,7 @@ export async function createAuthorizationServer(
       tolerateRawBasic: config.clientAuthentication.tolerateRawBasic,
       // The realm is a quoted-string (RFC 9110 §11.6.1): drop what would end it early.
       realm: issuer.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, ''),
+      verified,
     },
     inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
   }
@@ -143,6 +146,8 @@ export async function createAuthorizationServer(
   sweep.unref()
 
   logger.log('info', 'listening', { url, issuer })
+  // Whoever started the server (the CLI, a test, a supervisor) reads this line before going on.
+  logger.flush?.()
   return {
     url,
     issuer,
@@ -153,6 +158,7 @@ export async function createAuthorizationServer(
         server.closeIdleConnections()
       })
       if (options.store === undefined) await store.close()
+      logger.flush?.()
     },
   }
 }

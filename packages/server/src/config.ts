@@ -110,6 +110,15 @@ const ConfigSchema = v.strictObject({
     v.strictObject({
       /** Also accept client_secret_basic values that were not form-encoded (checklist Q-06). Default on. */
       tolerateRawBasic: v.optional(v.boolean(), true),
+      /**
+       * How long a successfully verified credential is remembered, in milliseconds: a credential
+       * removed or re-keyed by another process keeps working in this one at most that long.
+       * Default 1000; 0 checks the store on every request; at most 60000.
+       */
+      verifiedCacheMs: v.optional(
+        v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(0), v.maxValue(60_000)),
+        1000,
+      ),
     }),
     {},
   ),
@@ -143,7 +152,10 @@ export interface ServerConfig {
     readonly introspection: boolean
     readonly revocation: { readonly enabled: boolean; readonly accessTokens: boolean }
   }
-  readonly clientAuthentication: { readonly tolerateRawBasic: boolean }
+  readonly clientAuthentication: {
+    readonly tolerateRawBasic: boolean
+    readonly verifiedCacheMs: number
+  }
   readonly log: { readonly level: LogLevel; readonly requests: boolean }
   /** Things worth telling the operator that do not stop the server (weak secrets, plain http). */
   readonly warnings: readonly string[]

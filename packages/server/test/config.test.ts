@@ -119,6 +119,11 @@ describe('configuration', () => {
     ],
     ['unknown storage', { ...base, storage: 'mysql://x' }, /^storage: /],
     ['body limit too small', { ...base, limits: { bodyBytes: 10 } }, /^limits\.bodyBytes: /],
+    [
+      'verified-credential cache over a minute',
+      { ...base, clientAuthentication: { verifiedCacheMs: 60_001 } },
+      /^clientAuthentication\.verifiedCacheMs: /,
+    ],
     ['not an object', 'hello', /^\(root\): /],
   ]
   for (const [name, input, expected] of cases) {

@@ -1,7 +1,8 @@
 /**
  * Caller authentication for the token, introspection and revocation endpoints (RFC 6749 §2.3,
  * RFC 7662 §2.1, RFC 7009 §2.1): find which one method the caller used, check its secret in
- * constant time, and throttle failures per caller (brute force, token scanning).
+ * constant time, and throttle failures per caller (brute force, token scanning). Credentials
+ * verified moments ago are taken from a short-lived cache (verified-credentials.ts).
  */
 import { type OAuthError, oauthError } from '@keyhole/protocol'
 import type { EndpointRequest } from '../http/types.ts'
@@ -12,6 +13,12 @@ import { verifySecret } from '../tokens/hash.ts'
 import { parseBasicCredentials } from './client-secret-basic.ts'
 import { parsePostCredentials } from './client-secret-post.ts'
 import type { AuthMethod, Credentials } from './credentials.ts'
+import {
+  basicCredentialKey,
+  postCredentialKey,
+  type VerifiedCredential,
+  type VerifiedCredentials,
+} from './verified-credentials.ts'
 
 export interface AuthenticatedCaller {
   readonly principal: Principal
@@ -24,6 +31,8 @@ export interface ClientAuthDeps {
   /** Accept client_secret_basic values that were not form-encoded (checklist Q-06). */
   readonly tolerateRawBasic: boolean
   readonly realm: string
+  /** Credentials verified less than `clientAuthentication.verifiedCacheMs` ago. */
+  readonly verified: VerifiedCredentials
 }
 
 export function throttled(retryAfter: number): OAuthError {
@@ -33,68 +42,95 @@ export function throttled(retryAfter: number): OAuthError {
   })
 }
 
+// RFC 7235: a 401 carries a challenge; RFC 6749 §5.2 requires it when Basic was used.
+function challenge(deps: ClientAuthDeps): Record<string, string> {
+  return { 'WWW-Authenticate': `Basic realm="${deps.realm}", charset="UTF-8"` }
+}
+
+function invalidClient<T>(deps: ClientAuthDeps, description: string): Result<T> {
+  return fail(oauthError('invalid_client', description, { headers: challenge(deps) }))
+}
+
 export async function authenticateCaller(
   req: EndpointRequest,
   deps: ClientAuthDeps,
 ): Promise<Result<AuthenticatedCaller>> {
-  // RFC 7235: a 401 carries a challenge; RFC 6749 §5.2 requires it when Basic was used.
-  const challenge = { 'WWW-Authenticate': `Basic realm="${deps.realm}", charset="UTF-8"` }
-  const invalidClient = (description: string) =>
-    fail<AuthenticatedCaller>(oauthError('invalid_client', description, { headers: challenge }))
-
-  const authorizations = req.headersDistinct.authorization ?? []
-  if (authorizations.length > 1) {
+  if (req.authorizations.length > 1) {
     return fail(oauthError('invalid_request', 'more than one Authorization header'))
   }
-  const authorization = authorizations[0]
-  const scheme = authorization?.split(' ', 1)[0]?.toLowerCase()
-  const usesBasic = scheme === 'basic'
+  const authorization = req.authorizations[0]
+  const usesBasic = authorization !== undefined && isBasic(authorization)
   const usesPost = req.form.has('client_secret')
   const usesAssertion = req.form.has('client_assertion') || req.form.has('client_assertion_type')
   // RFC 6749 §2.3: a client MUST NOT use more than one authentication method in each request.
-  if ([usesBasic, usesPost, usesAssertion].filter(Boolean).length > 1) {
+  if (Number(usesBasic) + Number(usesPost) + Number(usesAssertion) > 1) {
     return fail(oauthError('invalid_request', 'more than one client authentication method'))
   }
   if (authorization !== undefined && !usesBasic) {
-    return invalidClient('unsupported authentication scheme')
+    return invalidClient(deps, 'unsupported authentication scheme')
   }
-  if (usesAssertion) return invalidClient('unsupported client authentication method')
+  if (usesAssertion) return invalidClient(deps, 'unsupported client authentication method')
 
+  // Which credentials: from the cache when the same ones were verified moments ago, else parsed.
+  let key: string
+  let known: VerifiedCredential | undefined
   let method: AuthMethod
-  let candidates: readonly Credentials[]
+  let candidates: readonly Credentials[] = []
+  let clientIds: readonly string[]
   if (usesBasic) {
-    const parsed = parseBasicCredentials(authorization ?? '', deps.tolerateRawBasic)
-    if (!parsed.ok) return fail(withChallenge(parsed.error, challenge))
     method = 'client_secret_basic'
-    candidates = parsed.value
+    key = basicCredentialKey(authorization)
+    known = deps.verified.get(key)
+    if (known === undefined) {
+      const parsed = parseBasicCredentials(authorization, deps.tolerateRawBasic)
+      if (!parsed.ok) return fail(withChallenge(parsed.error, deps))
+      candidates = parsed.value
+    }
+    clientIds = known?.clientIds ?? candidates.map((c) => c.clientId)
     const bodyId = req.form.get('client_id')
-    if (bodyId !== undefined && !candidates.some((c) => c.clientId === bodyId)) {
-      return invalidClient('client_id does not match the authenticated client')
+    if (bodyId !== undefined && !clientIds.includes(bodyId)) {
+      return invalidClient(deps, 'client_id does not match the authenticated client')
     }
   } else if (usesPost) {
-    const parsed = parsePostCredentials(req.form)
-    if (!parsed.ok) return fail(withChallenge(parsed.error, challenge))
     method = 'client_secret_post'
+    const parsed = parsePostCredentials(req.form)
+    if (!parsed.ok) return fail(withChallenge(parsed.error, deps))
+    key = postCredentialKey(parsed.value.clientId, parsed.value.secret)
+    known = deps.verified.get(key)
     candidates = [parsed.value]
+    clientIds = [parsed.value.clientId]
   } else {
-    return invalidClient('client authentication is required')
+    return invalidClient(deps, 'client authentication is required')
   }
 
-  const first = candidates[0] as Credentials
-  const keys = [`ip:${req.remoteAddress}`, `client:${first.clientId}@${req.remoteAddress}`]
-  const wait = Math.max(...keys.map((key) => deps.failedAuth.retryAfter(key)))
+  // Throttled callers are refused before any secret is looked at, cached or not.
+  const firstId = clientIds[0] as string
+  const ipKey = `ip:${req.remoteAddress}`
+  const clientKey = `client:${firstId}@${req.remoteAddress}`
+  const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
   if (wait > 0) return fail(throttled(wait))
+  if (known !== undefined) return ok(known.caller)
 
   for (const candidate of candidates) {
     const principal = await deps.store.findPrincipal(candidate.clientId)
     if (verifySecret(candidate.secret, principal?.secretHash) && principal !== undefined) {
-      return ok({ principal, method })
+      const caller: AuthenticatedCaller = { principal, method }
+      deps.verified.remember(key, { caller, clientIds })
+      return ok(caller)
     }
   }
-  for (const key of keys) deps.failedAuth.hit(key)
-  return invalidClient('client authentication failed')
+  deps.failedAuth.hit(ipKey)
+  deps.failedAuth.hit(clientKey)
+  return invalidClient(deps, 'client authentication failed')
 }
 
-function withChallenge(error: OAuthError, headers: Record<string, string>): OAuthError {
-  return error.error === 'invalid_client' ? { ...error, headers } : error
+/** The auth-scheme is case-insensitive (RFC 9110 §11.1); the first space ends it. */
+function isBasic(authorization: string): boolean {
+  const space = authorization.indexOf(' ')
+  const scheme = space === -1 ? authorization : authorization.slice(0, space)
+  return scheme.toLowerCase() === 'basic'
+}
+
+function withChallenge(error: OAuthError, deps: ClientAuthDeps): OAuthError {
+  return error.error === 'invalid_client' ? { ...error, headers: challenge(deps) } : error
 }

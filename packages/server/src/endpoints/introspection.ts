@@ -71,11 +71,12 @@ function visibleTo(caller: Principal, record: TokenRecord, issuer: string) {
     scopes = record.scopes
     audience = record.audience
   }
+  // Members that do not apply are undefined, which JSON leaves out: one object shape, no spreads.
   return {
     active: true,
-    ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+    scope: scopes.length > 0 ? scopes.join(' ') : undefined,
     client_id: record.clientId,
-    ...(record.kind === 'access_token' ? { token_type: 'Bearer' } : {}),
+    token_type: record.kind === 'access_token' ? 'Bearer' : undefined,
     exp: record.expiresAt,
     iat: record.issuedAt,
     nbf: record.notBefore,

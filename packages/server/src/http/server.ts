@@ -2,12 +2,16 @@
  * node:http <-> endpoints. The only module that touches sockets: routing, body limits, content
  * types, strict form parsing, no-store headers, request logs, and the one function that turns an
  * OAuthError (or an unexpected exception) into a response.
+ *
+ * This is the introspection hot path (docs/benchmarks.md): the request headers are read in one
+ * pass over `rawHeaders` (node's `headersDistinct` builds a second dictionary of every header),
+ * the body is read without a promise, and the common responses hand writeHead a flat header list.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { errorBody, isOAuthError, type OAuthError, oauthError } from '@keyhole/protocol'
 import { describeError, type Logger } from '../log.ts'
 import { EMPTY_FORM, type FormParams, parseForm } from './form.ts'
-import type { EndpointResult, Route } from './types.ts'
+import type { EndpointRequest, EndpointResult, Route } from './types.ts'
 
 export interface HttpOptions {
   readonly routes: readonly Route[]
@@ -20,9 +24,12 @@ export interface HttpOptions {
 interface CompiledRoute {
   readonly route: Route
   readonly repeatable: ReadonlySet<string>
+  readonly noStore: boolean
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const
+const NO_STORE_LIST: readonly string[] = ['Cache-Control', 'no-store', 'Pragma', 'no-cache']
+const NONE: readonly string[] = []
 const JSON_TYPE = 'application/json'
 const FORM_TYPE = 'application/x-www-form-urlencoded'
 // Parameters that carry credentials or tokens MUST NOT be sent in the URI (RFC 6749 §2.3.1, RFC 6750 §2.3).
@@ -36,47 +43,51 @@ const SECRET_QUERY_PARAMS = [
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
 
+/** The request headers `http/` and the endpoints read, every value of each, in order. */
+interface RequestHeaders {
+  readonly contentTypes: readonly string[]
+  readonly authorizations: readonly string[]
+}
+
 export function createRequestListener(options: HttpOptions): RequestListener {
   const table = new Map<string, Map<string, CompiledRoute>>()
   for (const route of options.routes) {
     const byMethod = table.get(route.path) ?? new Map<string, CompiledRoute>()
     table.set(route.path, byMethod)
-    byMethod.set(route.method, { route, repeatable: new Set(route.repeatable ?? []) })
+    byMethod.set(route.method, {
+      route,
+      repeatable: new Set(route.repeatable ?? []),
+      noStore: route.noStore === true,
+    })
   }
+  const { logger, bodyLimit } = options
 
-  return (req, res) => {
+  function logOnFinish(req: IncomingMessage, res: ServerResponse, path: string): void {
     const started = performance.now()
-    const rawUrl = req.url ?? '/'
-    const q = rawUrl.indexOf('?')
-    const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
-    if (options.logRequests) {
-      res.once('finish', () => {
-        options.logger.log('info', 'request', {
-          method: req.method ?? '',
-          // Only paths that name a route are logged: anything else may carry a pasted token.
-          path: table.has(path) ? path : '(no route)',
-          status: res.statusCode,
-          ms: Math.round((performance.now() - started) * 100) / 100,
-        })
+    res.once('finish', () => {
+      logger.log('info', 'request', {
+        method: req.method ?? '',
+        // Only paths that name a route are logged: anything else may carry a pasted token.
+        path: table.has(path) ? path : '(no route)',
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 100) / 100,
       })
-    }
-    handle(req, res, path, q === -1 ? '' : rawUrl.slice(q + 1)).catch((err: unknown) => {
-      options.logger.log('error', 'unexpected error', describeError(err))
-      if (!res.headersSent) writeError(res, oauthError('server_error'))
-      else res.destroy()
     })
   }
 
-  async function handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    path: string,
-    query: string,
-  ): Promise<void> {
+  function unexpected(res: ServerResponse, err: unknown): void {
+    logger.log('error', 'unexpected error', describeError(err))
+    if (!res.headersSent) writeError(res, oauthError('server_error'))
+    else res.destroy()
+  }
+
+  /** Routing and the checks that need no body; then the body, then `respond`. */
+  function handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
     const byMethod = table.get(path)
     if (byMethod === undefined) {
       discard(req)
-      return writeError(res, oauthError('invalid_request', 'no such endpoint', { status: 404 }))
+      writeError(res, oauthError('invalid_request', 'no such endpoint', { status: 404 }))
+      return
     }
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '')
     const compiled = byMethod.get(method)
@@ -84,83 +95,127 @@ export function createRequestListener(options: HttpOptions): RequestListener {
       discard(req)
       const allow = [...byMethod.keys()].join(', ')
       // RFC 7662 §4 / RFC 7009 §2: token-bearing endpoints take POST only, keeping tokens out of URLs and logs.
-      return writeError(
+      writeError(
         res,
         oauthError('invalid_request', `method not allowed; use ${allow}`, {
           status: 405,
           headers: { Allow: allow },
         }),
       )
-    }
-    const { route } = compiled
-    const noStore = route.noStore === true
-    let form: FormParams = EMPTY_FORM
-    if (route.method === 'POST') {
-      const rejected = checkPostHeaders(req, query)
-      if (rejected !== undefined) {
-        discard(req)
-        return writeError(res, rejected)
-      }
-      const body = await readBody(req, options.bodyLimit)
-      // The client went away mid-body (or sent a broken chunked body, already answered 400 by the
-      // parser): there is no one to answer, and it is not a server error worth an error log.
-      if (body === 'aborted') return
-      if (body === 'too_large') {
-        return writeError(
-          res,
-          oauthError('invalid_request', `the request body exceeds ${options.bodyLimit} bytes`, {
-            status: 413,
-            headers: { Connection: 'close' },
-          }),
-        )
-      }
-      const parsed = parseForm(body, compiled.repeatable)
-      if (!parsed.ok) return writeError(res, parsed.error)
-      form = parsed.value
-    } else {
-      discard(req)
-    }
-    const result: EndpointResult = await route.handle({
-      method,
-      path,
-      headers: req.headers,
-      headersDistinct: req.headersDistinct,
-      form,
-      remoteAddress: req.socket.remoteAddress ?? '',
-    })
-    if (isOAuthError(result)) return writeError(res, result)
-    const headers: Record<string, string> = { ...(noStore ? NO_STORE : {}), ...result.headers }
-    if (result.body === undefined) {
-      res.writeHead(result.status, headers)
-      res.end()
       return
     }
-    const body = JSON.stringify(result.body)
-    headers['Content-Type'] = JSON_TYPE
-    headers['Content-Length'] = String(Buffer.byteLength(body))
-    res.writeHead(result.status, headers)
-    res.end(body)
+    const headers = readHeaders(req.rawHeaders)
+    if (compiled.route.method !== 'POST') {
+      discard(req)
+      respond(req, res, compiled, method, path, headers, EMPTY_FORM)
+      return
+    }
+    const rejected = checkPostHeaders(headers.contentTypes, query)
+    if (rejected !== undefined) {
+      discard(req)
+      writeError(res, rejected)
+      return
+    }
+    readBody(req, bodyLimit, (body) => {
+      try {
+        // The client went away mid-body (or sent a broken chunked body, already answered 400 by
+        // the parser): there is no one to answer, and it is not a server error worth an error log.
+        if (body === 'aborted') return
+        if (body === 'too_large') {
+          writeError(
+            res,
+            oauthError('invalid_request', `the request body exceeds ${bodyLimit} bytes`, {
+              status: 413,
+              headers: { Connection: 'close' },
+            }),
+          )
+          return
+        }
+        const parsed = parseForm(body, compiled.repeatable)
+        if (!parsed.ok) {
+          writeError(res, parsed.error)
+          return
+        }
+        respond(req, res, compiled, method, path, headers, parsed.value)
+      } catch (err) {
+        unexpected(res, err)
+      }
+    })
+  }
+
+  async function respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    compiled: CompiledRoute,
+    method: string,
+    path: string,
+    headers: RequestHeaders,
+    form: FormParams,
+  ): Promise<void> {
+    try {
+      const request: EndpointRequest = {
+        method,
+        path,
+        authorizations: headers.authorizations,
+        form,
+        remoteAddress: req.socket.remoteAddress ?? '',
+      }
+      writeResult(res, await compiled.route.handle(request), compiled.noStore)
+    } catch (err) {
+      unexpected(res, err)
+    }
+  }
+
+  return (req, res) => {
+    const rawUrl = req.url ?? '/'
+    const q = rawUrl.indexOf('?')
+    const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
+    if (options.logRequests) logOnFinish(req, res, path)
+    try {
+      handle(req, res, path, q === -1 ? '' : rawUrl.slice(q + 1))
+    } catch (err) {
+      unexpected(res, err)
+    }
   }
 }
 
-function checkPostHeaders(req: IncomingMessage, query: string): OAuthError | undefined {
-  const contentTypes = req.headersDistinct['content-type']
-  if (contentTypes === undefined || contentTypes.length !== 1) {
+/** Content-Type and Authorization, every value of each (names compared as node lower-cases them). */
+function readHeaders(raw: readonly string[]): RequestHeaders {
+  let contentTypes: string[] | undefined
+  let authorizations: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 12 && name.toLowerCase() === 'content-type') {
+      contentTypes ??= []
+      contentTypes.push(raw[i + 1] as string)
+    } else if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      authorizations ??= []
+      authorizations.push(raw[i + 1] as string)
+    }
+  }
+  return { contentTypes: contentTypes ?? NONE, authorizations: authorizations ?? NONE }
+}
+
+function checkPostHeaders(contentTypes: readonly string[], query: string): OAuthError | undefined {
+  if (contentTypes.length !== 1) {
     return oauthError('invalid_request', `the request body must be ${FORM_TYPE}`)
   }
-  const [mediaType, ...params] = (contentTypes[0] ?? '').split(';')
-  if (mediaType?.trim().toLowerCase() !== FORM_TYPE) {
-    return oauthError('invalid_request', `the request body must be ${FORM_TYPE}`)
-  }
-  for (const param of params) {
-    const [name, value] = param.split('=')
-    // RFC 9110 §5.6.6: a parameter value may be a quoted-string (charset="UTF-8").
-    const charset = value
-      ?.trim()
-      .replace(/^"(.*)"$/, '$1')
-      .toLowerCase()
-    if (name?.trim().toLowerCase() === 'charset' && charset !== 'utf-8') {
-      return oauthError('invalid_request', 'the request body must be UTF-8')
+  const contentType = contentTypes[0] as string
+  if (contentType !== FORM_TYPE) {
+    const [mediaType, ...params] = contentType.split(';')
+    if (mediaType?.trim().toLowerCase() !== FORM_TYPE) {
+      return oauthError('invalid_request', `the request body must be ${FORM_TYPE}`)
+    }
+    for (const param of params) {
+      const [name, value] = param.split('=')
+      // RFC 9110 §5.6.6: a parameter value may be a quoted-string (charset="UTF-8").
+      const charset = value
+        ?.trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase()
+      if (name?.trim().toLowerCase() === 'charset' && charset !== 'utf-8') {
+        return oauthError('invalid_request', 'the request body must be UTF-8')
+      }
     }
   }
   if (query !== '') {
@@ -175,38 +230,103 @@ function checkPostHeaders(req: IncomingMessage, query: string): OAuthError | und
 function readBody(
   req: IncomingMessage,
   limit: number,
-): Promise<Uint8Array | 'too_large' | 'aborted'> {
+  done: (body: Uint8Array | 'too_large' | 'aborted') => void,
+): void {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     req.resume()
-    return Promise.resolve('too_large')
+    done('too_large')
+    return
   }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    req.on('data', (chunk: Buffer) => {
-      if (done) return
-      size += chunk.length
-      if (size > limit) {
-        done = true
-        chunks.length = 0
-        resolve('too_large')
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.once('end', () => {
-      if (!done) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
-    })
-    req.once('error', () => {
-      if (!done) resolve('aborted')
-    })
+  let first: Buffer | undefined
+  let chunks: Buffer[] | undefined
+  let size = 0
+  let settled = false
+  req.on('data', (chunk: Buffer) => {
+    if (settled) return
+    size += chunk.length
+    if (size > limit) {
+      settled = true
+      first = undefined
+      chunks = undefined
+      done('too_large')
+      return
+    }
+    if (first === undefined) first = chunk
+    else if (chunks === undefined) chunks = [first, chunk]
+    else chunks.push(chunk)
+  })
+  req.once('end', () => {
+    if (settled) return
+    settled = true
+    done(chunks !== undefined ? Buffer.concat(chunks) : (first ?? EMPTY_BODY))
+  })
+  req.once('error', () => {
+    if (settled) return
+    settled = true
+    done('aborted')
   })
 }
 
+const EMPTY_BODY = Buffer.alloc(0)
+
 function discard(req: IncomingMessage): void {
   if (!req.complete) req.resume()
+}
+
+function writeResult(res: ServerResponse, result: EndpointResult, noStore: boolean): void {
+  if (isOAuthError(result)) {
+    writeError(res, result)
+    return
+  }
+  if (result.headers !== undefined) {
+    writeWithHeaders(res, result.status, result.body, result.headers, noStore)
+    return
+  }
+  if (result.body === undefined) {
+    res.writeHead(result.status, noStore ? NO_STORE_LIST.slice() : [])
+    res.end()
+    return
+  }
+  const body = JSON.stringify(result.body)
+  const length = String(Buffer.byteLength(body))
+  res.writeHead(
+    result.status,
+    noStore
+      ? [
+          'Cache-Control',
+          'no-store',
+          'Pragma',
+          'no-cache',
+          'Content-Type',
+          JSON_TYPE,
+          'Content-Length',
+          length,
+        ]
+      : ['Content-Type', JSON_TYPE, 'Content-Length', length],
+  )
+  res.end(body)
+}
+
+/** Responses that bring their own headers (metadata, health): merged as a dictionary. */
+function writeWithHeaders(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Readonly<Record<string, string>>,
+  noStore: boolean,
+): void {
+  const headers: Record<string, string> = { ...(noStore ? NO_STORE : {}), ...extra }
+  if (body === undefined) {
+    res.writeHead(status, headers)
+    res.end()
+    return
+  }
+  const text = JSON.stringify(body)
+  headers['Content-Type'] = JSON_TYPE
+  headers['Content-Length'] = String(Buffer.byteLength(text))
+  res.writeHead(status, headers)
+  res.end(text)
 }
 
 /** The one place a protocol error becomes bytes (RFC 6749 §5.2). Errors are never cacheable. */

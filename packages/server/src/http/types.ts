@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { OAuthError } from '@keyhole/protocol'
 import type { FormParams } from './form.ts'
 
@@ -6,9 +5,8 @@ import type { FormParams } from './form.ts'
 export interface EndpointRequest {
   readonly method: string
   readonly path: string
-  readonly headers: IncomingHttpHeaders
-  /** Every value of each header, to detect repeats (e.g. two Authorization headers). */
-  readonly headersDistinct: NodeJS.Dict<string[]>
+  /** Every Authorization header value, in order: two of them is an error (RFC 6749 §2.3). */
+  readonly authorizations: readonly string[]
   readonly form: FormParams
   readonly remoteAddress: string
 }

@@ -76,44 +76,81 @@ interface TokenRow {
   grant_id: string
 }
 
+// Principal reads return raw rows (arrays, columns in the listed order): otherwise better-sqlite3
+// builds an object per row, interning every column name of every row, which costs more than the
+// lookup itself. Keep each tuple type beside its column list.
+const PRINCIPAL_COLUMNS =
+  'id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source'
+type PrincipalTuple = [
+  id: string,
+  kind: 'client' | 'resource',
+  secret_hash: string,
+  audience: string | null,
+  scopes: string,
+  grant_types: string,
+  access_token_ttl: number | null,
+  source: PrincipalSource,
+]
+// The token read, on every introspection, asks SQLite for the row as one JSON array (the audience,
+// stored as JSON text, embedded as an array): one string for better-sqlite3 to hand over and one
+// JSON.parse, instead of a JavaScript value and a slow property store per column. The hash is the
+// one looked up, so it is not read back.
+const TOKEN_JSON =
+  'json_array(kind, jti, client_id, sub, scopes, json(audience), issued_at, not_before, expires_at, revoked_at, grant_id)'
+type TokenTuple = [
+  kind: TokenKind,
+  jti: string,
+  client_id: string,
+  sub: string,
+  scopes: string,
+  audience: string[],
+  issued_at: number,
+  not_before: number,
+  expires_at: number,
+  revoked_at: number | null,
+  grant_id: string,
+]
+
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
 
-function toPrincipal(row: PrincipalRow): Principal {
-  if (row.kind === 'resource') {
+function principalOf(row: PrincipalTuple): Principal {
+  const [id, kind, secretHash, audience, scopes, grantTypes, accessTokenTtl, source] = row
+  if (kind === 'resource') {
     return {
       kind: 'resource',
-      id: row.id,
-      audience: row.audience ?? '',
-      secretHash: row.secret_hash,
-      scopes: splitScopes(row.scopes),
-      source: row.source,
+      id,
+      audience: audience ?? '',
+      secretHash,
+      scopes: splitScopes(scopes),
+      source,
     }
   }
   return {
     kind: 'client',
-    id: row.id,
-    secretHash: row.secret_hash,
-    grantTypes: splitScopes(row.grant_types) as GrantType[],
-    scopes: splitScopes(row.scopes),
-    accessTokenTtl: row.access_token_ttl ?? 0,
-    source: row.source,
+    id,
+    secretHash,
+    grantTypes: splitScopes(grantTypes) as GrantType[],
+    scopes: splitScopes(scopes),
+    accessTokenTtl: accessTokenTtl ?? 0,
+    source,
   }
 }
 
-function toTokenRecord(row: TokenRow): TokenRecord {
+function tokenRecordOf(hash: TokenHash, json: string): TokenRecord {
+  const row = JSON.parse(json) as TokenTuple
   return {
-    hash: row.hash as TokenHash,
-    kind: row.kind,
-    jti: row.jti,
-    clientId: row.client_id,
-    sub: row.sub,
-    scopes: splitScopes(row.scopes),
-    audience: JSON.parse(row.audience) as string[],
-    issuedAt: row.issued_at as EpochSeconds,
-    notBefore: row.not_before as EpochSeconds,
-    expiresAt: row.expires_at as EpochSeconds,
-    revokedAt: row.revoked_at as EpochSeconds | null,
-    grantId: row.grant_id,
+    hash,
+    kind: row[0],
+    jti: row[1],
+    clientId: row[2],
+    sub: row[3],
+    scopes: splitScopes(row[4]),
+    audience: row[5],
+    issuedAt: row[6] as EpochSeconds,
+    notBefore: row[7] as EpochSeconds,
+    expiresAt: row[8] as EpochSeconds,
+    revokedAt: row[9] as EpochSeconds | null,
+    grantId: row[10],
   }
 }
 
@@ -132,12 +169,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, secret_hash = excluded.secret_hash,
       audience = excluded.audience, scopes = excluded.scopes, grant_types = excluded.grant_types,
       access_token_ttl = excluded.access_token_ttl, source = excluded.source`)
-  const selectPrincipal = db.prepare<[string], PrincipalRow>(
-    'SELECT * FROM principals WHERE id = ?',
-  )
-  const selectResources = db.prepare<[], PrincipalRow>(
-    "SELECT * FROM principals WHERE kind = 'resource' ORDER BY id",
-  )
+  const selectPrincipal = db
+    .prepare<[string], PrincipalTuple>(`SELECT ${PRINCIPAL_COLUMNS} FROM principals WHERE id = ?`)
+    .raw(true)
+  const selectResources = db
+    .prepare<[], PrincipalTuple>(
+      `SELECT ${PRINCIPAL_COLUMNS} FROM principals WHERE kind = 'resource' ORDER BY id`,
+    )
+    .raw(true)
   const selectIdsBySource = db.prepare<[string], { id: string }>(
     'SELECT id FROM principals WHERE source = ?',
   )
@@ -147,7 +186,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       expires_at, revoked_at, grant_id)
     VALUES (@hash, @kind, @jti, @client_id, @sub, @scopes, @audience, @issued_at, @not_before,
       @expires_at, @revoked_at, @grant_id)`)
-  const selectToken = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE hash = ?')
+  const selectToken = db
+    .prepare<[string], string>(`SELECT ${TOKEN_JSON} FROM tokens WHERE hash = ?`)
+    .pluck(true)
   const revokeGrant = db.prepare<{ hash: string; at: number }>(`
     UPDATE tokens SET revoked_at = @at
     WHERE revoked_at IS NULL AND grant_id = (SELECT grant_id FROM tokens WHERE hash = @hash)`)
@@ -177,10 +218,10 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     async findPrincipal(id) {
       const row = selectPrincipal.get(id)
-      return row === undefined ? undefined : toPrincipal(row)
+      return row === undefined ? undefined : principalOf(row)
     },
     async listResources() {
-      return selectResources.all().map((row) => toPrincipal(row) as ResourceRecord)
+      return selectResources.all().map((row) => principalOf(row) as ResourceRecord)
     },
     async insertToken(r) {
       insertToken.run({
@@ -200,7 +241,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     async findToken(hash) {
       const row = selectToken.get(hash)
-      return row === undefined ? undefined : toTokenRecord(row)
+      return row === undefined ? undefined : tokenRecordOf(hash, row)
     },
     async revokeGrant(hash, at) {
       return revokeGrant.run({ hash, at }).changes
