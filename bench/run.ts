@@ -9,7 +9,8 @@
  *
  * Environment: BENCH_DURATION (measured seconds per run, default 10), BENCH_WARMUP (default 3),
  * BENCH_ROUNDS (default 2), BENCH_ENFORCE=1 (exit 1 when a target ratio is not met),
- * BENCH_TARGETS (comma-separated ids to run a subset while profiling, e.g. `bare,keyhole`).
+ * BENCH_TARGETS (comma-separated ids to run a subset while profiling, e.g. `bare,keyhole`),
+ * BENCH_RESOURCE_SERVER=0 (skip the resource-server section).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, release } from 'node:os'
@@ -18,6 +19,12 @@ import { resultsJson } from './lib/json.ts'
 import { CONNECTIONS, failureCount, type LoadFigures, load, PIPELINING } from './lib/load.ts'
 import { ROOT } from './lib/process.ts'
 import { fixed, markdownTable, thousands, wholeMs } from './lib/table.ts'
+import {
+  type ResourceServerFigures,
+  ROUTE_GOAL,
+  reportResourceServer,
+  runResourceServerBench,
+} from './resource-server/run.ts'
 import { bareTarget } from './targets/bare.ts'
 import { keyholeTarget } from './targets/keyhole.ts'
 import { oidcProviderTarget } from './targets/oidc-provider.ts'
@@ -36,6 +43,8 @@ const keyholeLogs = keyholeTarget({ requestLogs: true })
 const oidcProvider = oidcProviderTarget
 const ALL_TARGETS: readonly Target[] = [bare, keyhole, keyholeLogs, oidcProvider]
 const TARGETS = selectTargets(process.env.BENCH_TARGETS)
+/** The resource-server section (verify() cost, protected vs unprotected route); BENCH_RESOURCE_SERVER=0 skips it. */
+const RESOURCE_SERVER = process.env.BENCH_RESOURCE_SERVER !== '0'
 
 /** Keyhole's performance goals (the stack table of the architecture; docs/benchmarks.md). */
 const GOALS = [
@@ -147,10 +156,17 @@ async function main(): Promise<number> {
   } finally {
     await Promise.all([...running.values()].map((r) => r.stop()))
   }
-  return report(measured)
+  // The resource-server section runs after every introspection target has stopped.
+  const resourceServer = RESOURCE_SERVER
+    ? await runResourceServerBench({ duration: DURATION, warmup: WARMUP, rounds: ROUNDS })
+    : undefined
+  return report(measured, resourceServer)
 }
 
-function report(measured: Map<Target, Measured>): number {
+function report(
+  measured: Map<Target, Measured>,
+  resourceServer: ResourceServerFigures | undefined,
+): number {
   const of = (t: Target) => measured.get(t) as Measured
   const rows = TARGETS.map((t) => {
     const m = of(t)
@@ -225,6 +241,9 @@ function report(measured: Map<Target, Measured>): number {
     ),
   )
 
+  const resourceServerMet =
+    resourceServer === undefined ? true : reportResourceServer(resourceServer)
+
   const json = {
     date: new Date().toISOString(),
     machine,
@@ -249,16 +268,19 @@ function report(measured: Map<Target, Measured>): number {
         { best: r.value, perRound: r.perRound, atLeast: r.atLeast, met: r.met },
       ]),
     ),
+    ...(resourceServer === undefined
+      ? {}
+      : { resourceServer: { ...resourceServer, atLeast: ROUTE_GOAL, met: resourceServerMet } }),
   }
-  if (TARGETS.length === ALL_TARGETS.length) {
+  if (TARGETS.length === ALL_TARGETS.length && RESOURCE_SERVER) {
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(RESULTS, resultsJson(json))
     console.log(`\nwritten: ${RESULTS}`)
   } else {
     console.log(`\nBENCH_TARGETS ran a subset: ${RESULTS} left as it was`)
   }
-  const missed = ratios.filter((r) => !r.met)
-  return missed.length > 0 && process.env.BENCH_ENFORCE === '1' ? 1 : 0
+  const missed = ratios.filter((r) => !r.met).length + (resourceServerMet ? 0 : 1)
+  return missed > 0 && process.env.BENCH_ENFORCE === '1' ? 1 : 0
 }
 
 main().then(

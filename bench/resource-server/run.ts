@@ -14,6 +14,7 @@ import autocannon from 'autocannon'
 import { clientCredentialsToken } from '../lib/http.ts'
 import { CONNECTIONS, PIPELINING } from '../lib/load.ts'
 import { ROOT, type ServerProcess, spawnServer } from '../lib/process.ts'
+import { fixed, markdownTable, thousands, wholeMs } from '../lib/table.ts'
 
 const KEYHOLE_BIN = join(ROOT, 'packages/cli/bin/keyhole.js')
 const API_SERVER = join(ROOT, 'bench/resource-server/api-server.ts')
@@ -21,6 +22,8 @@ export const ROUTE_GOAL = 0.9
 
 export interface RouteFigures {
   readonly requestsPerSec: number
+  /** User + system CPU of the API process per request over the measured run, µs. */
+  readonly cpuUsPerRequest: number
   readonly p50: number
   readonly p99: number
   readonly failures: number
@@ -97,12 +100,28 @@ async function measureVerify(
   return { nsPerOp: (elapsed * 1e6) / calls, calls }
 }
 
-function loadRoute(
+async function loadRoute(
+  api: ServerProcess,
   url: string,
   token: string,
   seconds: number,
   expectBody: string,
 ): Promise<RouteFigures> {
+  const cpuBefore = api.cpuSeconds()
+  const figures = await autocannonRun(url, token, seconds, expectBody)
+  const cpu = api.cpuSeconds() - cpuBefore
+  return {
+    ...figures,
+    cpuUsPerRequest: (cpu * 1e6) / Math.max(1, figures.requestsPerSec * seconds),
+  }
+}
+
+function autocannonRun(
+  url: string,
+  token: string,
+  seconds: number,
+  expectBody: string,
+): Promise<Omit<RouteFigures, 'cpuUsPerRequest'>> {
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -166,8 +185,8 @@ export async function runResourceServerBench(options: {
     for (let round = 0; round < options.rounds; round++) {
       const order = round % 2 === 0 ? (['open', 'orders'] as const) : (['orders', 'open'] as const)
       for (const route of order) {
-        await loadRoute(`${api.url}/${route}`, token, options.warmup, body)
-        const figures = await loadRoute(`${api.url}/${route}`, token, options.duration, body)
+        await loadRoute(api, `${api.url}/${route}`, token, options.warmup, body)
+        const figures = await loadRoute(api, `${api.url}/${route}`, token, options.duration, body)
         if (figures.failures > 0) throw new Error(`/${route}: ${figures.failures} failed responses`)
         ;(route === 'open' ? open : guarded).push(figures)
       }
@@ -192,7 +211,57 @@ export async function runResourceServerBench(options: {
   }
 }
 
+/** Print the section's tables; returns whether the route goal was met. */
+export function reportResourceServer(figures: ResourceServerFigures): boolean {
+  const met = figures.ratio >= ROUTE_GOAL
+  console.log(
+    '\nResource-server library (node:http API, warm cache, introspection against keyhole serve)\n',
+  )
+  console.log(
+    markdownTable(
+      ['measure', 'value'],
+      [
+        [
+          'verify() on a warm cache',
+          `${thousands(figures.verifyNsPerOp)} ns/op (${thousands(figures.verifyCalls)} calls)`,
+        ],
+      ],
+    ),
+  )
+  console.log('')
+  console.log(
+    markdownTable(
+      ['route', 'req/s (best)', 'req/s (rounds)', 'p50 ms', 'p99 ms', 'API CPU µs/req'],
+      [
+        ['GET /open (unprotected)', figures.open, figures.openRounds] as const,
+        ['GET /orders (protected)', figures.protected, figures.protectedRounds] as const,
+      ].map(([label, f, rounds]) => [
+        label,
+        thousands(f.requestsPerSec),
+        rounds.map((r) => thousands(r)).join(' / '),
+        wholeMs(f.p50),
+        wholeMs(f.p99),
+        fixed(f.cpuUsPerRequest, 1),
+      ]),
+    ),
+  )
+  console.log('')
+  console.log(
+    markdownTable(
+      ['ratio', 'best', 'goal', 'status'],
+      [
+        [
+          'protected / unprotected',
+          `${fixed(figures.ratio, 2)}×`,
+          `≥ ${ROUTE_GOAL}×`,
+          met ? 'met' : 'NOT MET',
+        ],
+      ],
+    ),
+  )
+  return met
+}
+
 if (process.argv[1]?.endsWith('resource-server/run.ts')) {
-  const figures = await runResourceServerBench({ duration: 10, warmup: 3, rounds: 2 })
-  console.log(JSON.stringify(figures, null, 2))
+  reportResourceServer(await runResourceServerBench({ duration: 10, warmup: 3, rounds: 2 }))
 }
