@@ -108,16 +108,8 @@ export type VerifierEvent =
       readonly reason: string
     }
 
-export interface VerifierOptions {
-  /** Single-issuer shorthand: the options of that issuer, at the top level. */
-  readonly issuer?: string
-  readonly credentials?: ClientCredentials
-  readonly strategy?: Strategy
-  readonly introspectionEndpoint?: string
-  readonly jwksUri?: string
-  readonly introspectionResponse?: 'json' | 'jwt'
-  readonly compat?: CompatibilityFlags
-  readonly jwt?: JwtOptions
+/** The top-level issuer members are the single-issuer shorthand; `issuers` configures several. */
+export interface VerifierOptions extends Partial<IssuerOptions> {
   /** Several issuers (multi-tenant). A JWT picks its issuer by `iss`; an opaque token by `resolveIssuer`, else the first. */
   readonly issuers?: readonly IssuerOptions[]
   readonly resolveIssuer?: (req: RequestLike) => string | undefined

@@ -108,26 +108,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   if (typeof options.audience !== 'string' || options.audience === '') {
     throw new VerifierOptionsError('options.audience is required (this API’s resource identifier)')
   }
+  const { issuer } = options
+  // The single-issuer shorthand: the top-level options are that issuer's options.
   const issuerOptions: readonly IssuerOptions[] =
-    options.issuers ??
-    (options.issuer === undefined
-      ? []
-      : [
-          {
-            issuer: options.issuer,
-            ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-            ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
-            ...(options.introspectionEndpoint === undefined
-              ? {}
-              : { introspectionEndpoint: options.introspectionEndpoint }),
-            ...(options.jwksUri === undefined ? {} : { jwksUri: options.jwksUri }),
-            ...(options.introspectionResponse === undefined
-              ? {}
-              : { introspectionResponse: options.introspectionResponse }),
-            ...(options.compat === undefined ? {} : { compat: options.compat }),
-            ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
-          },
-        ])
+    options.issuers ?? (issuer === undefined ? [] : [{ ...options, issuer }])
   if (issuerOptions.length === 0)
     throw new VerifierOptionsError('options.issuer (or issuers) is required')
 
