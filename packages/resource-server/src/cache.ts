@@ -53,6 +53,11 @@ export interface Lookup {
 }
 
 export interface TokenCache {
+  /**
+   * A fresh answer from the in-process level alone, without waiting (the warm path of every
+   * request), or undefined: then `lookup` decides (stale entries, the second level).
+   */
+  freshLocal(hash: string): Introspected | undefined
   lookup(hash: string): Promise<Lookup>
   store(hash: string, value: Introspected): Promise<void>
   purge(hash: string): Promise<void>
@@ -106,10 +111,13 @@ export function createTokenCache(
   const l2Timeout = options.secondLevelTimeoutMs ?? 100
   const l2Key = (hash: string) => `keyhole:rs:${namespace}:${hash}`
 
+  // I-24: never past exp, whatever the entry says.
+  const expired = ({ value }: Entry, t: number) =>
+    value.active && value.exp !== undefined && value.exp * 1000 <= t
+
   function classify(entry: Entry, t: number): Lookup | undefined {
     const { value } = entry
-    // I-24: never past exp, whatever the entry says.
-    if (value.active && value.exp !== undefined && value.exp * 1000 <= t) return undefined
+    if (expired(entry, t)) return undefined
     if (t < entry.freshUntil) return { fresh: value }
     if (value.active && t < entry.staleUntil) return { stale: value }
     return undefined
@@ -127,17 +135,31 @@ export function createTokenCache(
     return { value, freshUntil, staleUntil: Math.min(freshUntil + staleIfError, expMs) }
   }
 
+  /** One in-process level: what it knows of `hash` (dropping an entry past use), or undefined. */
+  function local(level: LRUCache<string, Entry>, hash: string, t: number): Lookup | undefined {
+    const entry = level.get(hash)
+    if (entry === undefined) return undefined
+    const found = classify(entry, t)
+    if (found === undefined) {
+      level.delete(hash)
+      return undefined
+    }
+    return found.fresh === undefined ? found : { fresh: found.fresh, level: 'l1' }
+  }
+
   return {
+    freshLocal(hash) {
+      const t = now()
+      // Checked in the order `lookup` uses; anything but a fresh first find is left to `lookup`.
+      const entry = positives.get(hash) ?? negatives.get(hash)
+      if (entry === undefined || expired(entry, t) || t >= entry.freshUntil) return undefined
+      return entry.value
+    },
+
     async lookup(hash) {
       const t = now()
-      for (const level of [positives, negatives]) {
-        const entry = level.get(hash)
-        if (entry === undefined) continue
-        const found = classify(entry, t)
-        if (found?.fresh !== undefined) return { ...found, level: 'l1' }
-        if (found === undefined) level.delete(hash)
-        else return found
-      }
+      const known = local(positives, hash, t) ?? local(negatives, hash, t)
+      if (known !== undefined) return known
       if (l2 === undefined) return {}
       let raw: string | null | undefined
       try {

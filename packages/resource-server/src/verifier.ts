@@ -72,6 +72,9 @@ interface IssuerContext {
   readonly jwtCache: TokenCache
   readonly introspector: Introspector | undefined
   readonly jwt: JwtValidator | undefined
+  /** The events of a warm-cache request, built once (events are immutable values). */
+  readonly cacheHit: VerifierEvent
+  readonly activeFromCache: VerifierEvent
 }
 
 type Resolution =
@@ -160,6 +163,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     return {
       issuer: io.issuer,
       strategy,
+      cacheHit: Object.freeze({ type: 'cache', issuer: io.issuer, result: 'hit' }),
+      activeFromCache: Object.freeze({ type: 'active', issuer: io.issuer, source: 'cache' }),
       cache: createTokenCache(namespace, options.cache ?? {}, cacheEvents),
       // Local validation results stay in process: recomputing them is cheap and needs no AS.
       jwtCache: createTokenCache(
@@ -280,6 +285,27 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     return chosen === undefined ? contexts[0] : contexts.find((c) => c.issuer === chosen)
   }
 
+  /** A cached introspection answer, as a resolution (and its `cache hit` event). */
+  function fromCache(ctx: IssuerContext, fresh: Introspected): Resolution {
+    emit(ctx.cacheHit)
+    return fresh.active
+      ? { kind: 'active', info: fresh, source: 'cache' }
+      : { kind: 'inactive', reason: 'the token is not active', source: 'cache' }
+  }
+
+  /**
+   * The warm path, without waiting for anything: a fresh introspection answer in this process.
+   * Undefined sends the request the general way (`resolve`): other strategies, stale entries, the
+   * second level, the AS.
+   */
+  function resolveLocally(ctx: IssuerContext, token: string, hash: string): Resolution | undefined {
+    if (ctx.strategy !== 'introspect' && (ctx.strategy !== 'auto' || looksLikeJwt(token))) {
+      return undefined
+    }
+    const fresh = ctx.cache.freshLocal(hash)
+    return fresh === undefined ? undefined : fromCache(ctx, fresh)
+  }
+
   async function introspectCached(
     ctx: IssuerContext,
     token: string,
@@ -288,12 +314,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   ): Promise<Resolution> {
     const introspector = ctx.introspector as Introspector
     const found = await ctx.cache.lookup(hash)
-    if (found.fresh !== undefined) {
-      emit({ type: 'cache', issuer: ctx.issuer, result: 'hit' })
-      return found.fresh.active
-        ? { kind: 'active', info: found.fresh, source: 'cache' }
-        : { kind: 'inactive', reason: 'the token is not active', source: 'cache' }
-    }
+    if (found.fresh !== undefined) return fromCache(ctx, found.fresh)
     emit({ type: 'cache', issuer: ctx.issuer, result: 'miss' })
     const outcome = await ctx.cache.singleFlight(hash, async () => {
       const started = performance.now()
@@ -385,6 +406,40 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     }
   }
 
+  const policyDefaults = { audience, issuers: defaultIssuers }
+  // One VerifiedToken per cached answer: a warm-cache request hands out the same frozen value
+  // instead of building it again. Keyed weakly, so it goes when the cache drops the answer.
+  const verifiedTokens = new WeakMap<TokenInfo, VerifiedToken>()
+
+  function verifiedTokenOf(
+    info: TokenInfo,
+    issuer: string,
+    source: VerifiedToken['source'],
+    bound: boolean,
+  ): VerifiedToken {
+    const known = verifiedTokens.get(info)
+    if (known !== undefined && known.issuer === issuer && known.source === source) return known
+    const { cnf } = info
+    // Frozen through: handlers share these arrays with the cache, so none may change them.
+    const built: VerifiedToken = Object.freeze({
+      scopes: Object.freeze(info.scopes),
+      audience: Object.freeze(info.audience),
+      issuer,
+      tokenType: bound ? 'DPoP' : 'Bearer',
+      claims: info.claims,
+      source,
+      ...(info.sub === undefined ? {} : { sub: info.sub }),
+      ...(info.clientId === undefined ? {} : { clientId: info.clientId }),
+      ...(info.username === undefined ? {} : { username: info.username }),
+      ...(info.exp === undefined ? {} : { exp: info.exp }),
+      ...(info.iat === undefined ? {} : { iat: info.iat }),
+      ...(info.jti === undefined ? {} : { jti: info.jti }),
+      ...(cnf === undefined ? {} : { cnf }),
+    })
+    verifiedTokens.set(info, built)
+    return built
+  }
+
   return {
     audience,
     resourceMetadata,
@@ -404,7 +459,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       const ctx = pickIssuer(req, token)
       if (ctx === undefined)
         return fail(401, 'invalid_token', 'the token is from an unknown issuer', scheme)
-      const resolution = await resolve(ctx, token, sha256(token))
+      const hash = sha256(token)
+      const resolution = resolveLocally(ctx, token, hash) ?? (await resolve(ctx, token, hash))
       if (resolution.kind === 'unavailable')
         return unavailable(resolution.reason, resolution.retryAfter)
       if (resolution.kind === 'inactive') {
@@ -412,7 +468,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         return fail(401, 'invalid_token', 'the access token is not active', scheme)
       }
       const { info, source } = resolution
-      emit({ type: 'active', issuer: ctx.issuer, source })
+      emit(
+        source === 'cache' ? ctx.activeFromCache : { type: 'active', issuer: ctx.issuer, source },
+      )
 
       // Defence in depth (pitfall P-08): some servers say active:true for expired tokens.
       const now = Date.now() / 1000
@@ -466,28 +524,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
       }
 
-      const verified: VerifiedToken = {
-        scopes: info.scopes,
-        audience: info.audience,
-        issuer: ctx.issuer,
-        tokenType: bound ? 'DPoP' : 'Bearer',
-        claims: info.claims,
-        source,
-        ...(info.sub === undefined ? {} : { sub: info.sub }),
-        ...(info.clientId === undefined ? {} : { clientId: info.clientId }),
-        ...(info.username === undefined ? {} : { username: info.username }),
-        ...(info.exp === undefined ? {} : { exp: info.exp }),
-        ...(info.iat === undefined ? {} : { iat: info.iat }),
-        ...(info.jti === undefined ? {} : { jti: info.jti }),
-        ...(cnf === undefined ? {} : { cnf }),
-      }
-      const decision = await evaluatePolicy(
-        verified,
-        info,
-        policy,
-        { audience, issuers: defaultIssuers },
-        req,
-      )
+      const verified = verifiedTokenOf(info, ctx.issuer, source, bound)
+      const evaluated = evaluatePolicy(verified, info, policy, policyDefaults, req)
+      const decision = evaluated instanceof Promise ? await evaluated : evaluated
       if (!decision.ok)
         return fail(decision.status, decision.error, decision.description, scheme, decision.scope)
       return { ok: true, token: verified }
