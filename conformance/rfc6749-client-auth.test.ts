@@ -27,15 +27,22 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { basicAuthorization } from '@keyhole/protocol'
+import { assertError } from './support/assertions.ts'
 import {
+  BILLING_AUD,
+  type Caller,
   encodeForm,
   fixtureConfig,
   get,
   getToken,
   type HttpResult,
   introspect,
+  ORDERS,
+  ORDERS_AUD,
+  OTHER,
   post,
   type RunningServer,
+  SHOP,
   startServer,
 } from './support/harness.ts'
 
@@ -44,13 +51,6 @@ import {
 // ---------------------------------------------------------------------------------------------
 
 type Form = Record<string, string | readonly string[]>
-type Caller = readonly [string, string]
-
-const SHOP: Caller = ['shop', 'shop-secret']
-const OTHER: Caller = ['other', 'other-secret']
-const ORDERS: Caller = ['orders', 'orders-secret']
-const ORDERS_AUD = 'https://orders.example.test'
-const BILLING_AUD = 'https://billing.example.test'
 
 /** checklist §16: client_secret_basic vector (openid/AppAuth-Android#337). */
 const VECTOR_ID = '1PpG/Q 1'
@@ -87,11 +87,7 @@ function basicOf(bytes: string | Uint8Array): string {
 
 /** Assert an RFC 6749 §5.2 error answer and return its body. */
 function expectError(res: HttpResult, status: number, error: string): Record<string, unknown> {
-  assert.equal(res.status, status, `expected ${status} ${error}, got ${res.status}: ${res.text}`)
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/)
-  assert.equal(res.headers.get('cache-control'), 'no-store')
-  const body = res.json()
-  assert.equal(body.error, error, res.text)
+  const body = assertError(res, status, error)
   assert.match(String(body.error), ERROR_TEXT)
   if (body.error_description !== undefined) {
     assert.equal(typeof body.error_description, 'string')

@@ -14,56 +14,34 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { assertError, assertNoStore, assertNotEchoed } from './support/assertions.ts'
 import {
+  BILLING,
+  type Caller,
   fixtureConfig,
   get,
   getToken,
   type HttpResult,
   introspect,
+  ORDERS,
+  OTHER,
   post,
   type RunningServer,
   revoke,
+  SECRETS,
+  SHOP,
+  SHORT,
   startServer,
 } from './support/harness.ts'
 import { tamper, wellFormedToken } from './support/token-format.ts'
 
-type Caller = readonly [string, string]
-const ORDERS: Caller = ['orders', 'orders-secret']
-const BILLING: Caller = ['billing', 'billing-secret']
-const SHOP: Caller = ['shop', 'shop-secret']
-const OTHER: Caller = ['other', 'other-secret']
-const SHORT: Caller = ['short', 'short-secret']
-const SECRETS = ['orders-secret', 'billing-secret', 'shop-secret', 'other-secret', 'short-secret']
-
 // --- assertions -----------------------------------------------------------------------------
-
-function assertNoStore(res: HttpResult): void {
-  assert.equal(res.headers.get('cache-control'), 'no-store')
-  assert.equal(res.headers.get('pragma'), 'no-cache')
-}
 
 /** RFC 7009 §2.2: 200; the body carries nothing (the client ignores it anyway). */
 function assertRevokedAnswer(res: HttpResult): void {
   assert.equal(res.status, 200, res.text)
   assert.equal(res.text, '')
   assertNoStore(res)
-}
-
-function assertError(res: HttpResult, status: number, error: string): Record<string, unknown> {
-  assert.equal(res.status, status, res.text)
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/)
-  assertNoStore(res)
-  const body = res.json()
-  assert.equal(body.error, error)
-  return body
-}
-
-function assertNotEchoed(res: HttpResult, ...values: string[]): void {
-  const headers = [...res.headers].map(([name, value]) => `${name}: ${value}`).join('\n')
-  for (const value of values) {
-    assert.equal(res.text.includes(value), false, 'the body does not echo a secret or a token')
-    assert.equal(headers.includes(value), false, 'no header echoes a secret or a token')
-  }
 }
 
 async function assertStillActive(server: RunningServer, token: string): Promise<void> {

@@ -26,27 +26,32 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import {
+  assertJson,
+  assertNoStore,
+  assertNotEchoed,
+  assertError as assertOAuthError,
+} from './support/assertions.ts'
+import {
+  BILLING,
+  BILLING_AUD,
+  type Caller,
   fixtureConfig,
   get,
   getToken,
   type HttpResult,
   introspect,
+  ORDERS,
+  ORDERS_AUD,
+  OTHER,
   post,
   type RunningServer,
   revoke,
+  SECRETS,
+  SHOP,
+  SHORT,
   startServer,
 } from './support/harness.ts'
 import { checksum, tamper, wellFormedToken } from './support/token-format.ts'
-
-type Caller = readonly [string, string]
-const ORDERS: Caller = ['orders', 'orders-secret']
-const BILLING: Caller = ['billing', 'billing-secret']
-const SHOP: Caller = ['shop', 'shop-secret']
-const OTHER: Caller = ['other', 'other-secret']
-const SHORT: Caller = ['short', 'short-secret']
-const ORDERS_AUD = 'https://orders.example.test'
-const BILLING_AUD = 'https://billing.example.test'
-const SECRETS = ['orders-secret', 'billing-secret', 'shop-secret', 'other-secret', 'short-secret']
 
 /** Every member RFC 7662 §3.1.2 registers; an active answer must not carry anything else here. */
 const ACTIVE_MEMBERS = [
@@ -65,15 +70,6 @@ const ACTIVE_MEMBERS = [
 
 // --- assertions -----------------------------------------------------------------------------
 
-function assertNoStore(res: HttpResult): void {
-  assert.equal(res.headers.get('cache-control'), 'no-store')
-  assert.equal(res.headers.get('pragma'), 'no-cache')
-}
-
-function assertJson(res: HttpResult): void {
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/)
-}
-
 function assertInactive(res: HttpResult): void {
   assert.equal(res.status, 200, res.text)
   assertJson(res)
@@ -81,12 +77,9 @@ function assertInactive(res: HttpResult): void {
   assert.deepEqual(res.json(), { active: false })
 }
 
+/** An error never carries an introspection member. */
 function assertError(res: HttpResult, status: number, error: string): Record<string, unknown> {
-  assert.equal(res.status, status, res.text)
-  assertJson(res)
-  assertNoStore(res)
-  const body = res.json()
-  assert.equal(body.error, error)
+  const body = assertOAuthError(res, status, error)
   assert.equal('active' in body, false, 'an error never carries an introspection member')
   return body
 }
@@ -124,14 +117,6 @@ function assertActive(res: HttpResult): Record<string, unknown> {
 
 function scopes(body: Record<string, unknown>): string[] {
   return (body.scope as string).split(' ').sort()
-}
-
-function assertNotEchoed(res: HttpResult, ...values: string[]): void {
-  const headers = [...res.headers].map(([name, value]) => `${name}: ${value}`).join('\n')
-  for (const value of values) {
-    assert.equal(res.text.includes(value), false, 'the body does not echo a secret or a token')
-    assert.equal(headers.includes(value), false, 'no header echoes a secret or a token')
-  }
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

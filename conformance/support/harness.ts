@@ -31,6 +31,20 @@ export interface StartOptions {
   readonly dir?: string
 }
 
+/** A principal's credentials: [client id, secret]. */
+export type Caller = readonly [string, string]
+
+/** The fixture's principals, as callers (ids and secrets of fixtureConfig()). */
+export const ORDERS: Caller = ['orders', 'orders-secret']
+export const BILLING: Caller = ['billing', 'billing-secret']
+export const SHOP: Caller = ['shop', 'shop-secret']
+export const OTHER: Caller = ['other', 'other-secret']
+export const SHORT: Caller = ['short', 'short-secret']
+export const ORDERS_AUD = 'https://orders.example.test'
+export const BILLING_AUD = 'https://billing.example.test'
+/** Every fixture secret: none may ever appear in a log line or an answer. */
+export const SECRETS = [ORDERS, BILLING, SHOP, OTHER, SHORT].map(([, secret]) => secret)
+
 /** The standard fixture: two resources, three clients. Secrets are plain so tests can use them. */
 export function fixtureConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -203,7 +217,7 @@ export function base(server: RunningServer): string {
 /** Get an access token for a fixture client by client_credentials. */
 export async function getToken(
   server: RunningServer,
-  client: readonly [string, string] = ['shop', 'shop-secret'],
+  client: Caller = SHOP,
   form: Record<string, string | readonly string[]> = {},
 ): Promise<string> {
   const res = await post(`${base(server)}/token`, {
@@ -217,7 +231,7 @@ export async function getToken(
 export async function introspect(
   server: RunningServer,
   token: string,
-  caller: readonly [string, string] = ['orders', 'orders-secret'],
+  caller: Caller = ORDERS,
   form: Record<string, string> = {},
 ): Promise<HttpResult> {
   return post(`${base(server)}/introspect`, { basic: caller, form: { token, ...form } })
@@ -226,7 +240,7 @@ export async function introspect(
 export async function revoke(
   server: RunningServer,
   token: string,
-  caller: readonly [string, string] = ['shop', 'shop-secret'],
+  caller: Caller = SHOP,
   form: Record<string, string> = {},
 ): Promise<HttpResult> {
   return post(`${base(server)}/revoke`, { basic: caller, form: { token, ...form } })
