@@ -57,7 +57,7 @@ export interface TokenCache {
    * A fresh answer from the in-process level alone, without waiting (the warm path of every
    * request), or undefined: then `lookup` decides (stale entries, the second level).
    */
-  freshLocal(hash: string): Introspected | undefined
+  freshLocal(hash: string, nowMs?: number): Introspected | undefined
   lookup(hash: string): Promise<Lookup>
   store(hash: string, value: Introspected): Promise<void>
   purge(hash: string): Promise<void>
@@ -148,8 +148,8 @@ export function createTokenCache(
   }
 
   return {
-    freshLocal(hash) {
-      const t = now()
+    freshLocal(hash, nowMs) {
+      const t = nowMs ?? now()
       // Checked in the order `lookup` uses; anything but a fresh first find is left to `lookup`.
       const entry = positives.get(hash) ?? negatives.get(hash)
       if (entry === undefined || expired(entry, t) || t >= entry.freshUntil) return undefined

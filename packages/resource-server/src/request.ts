@@ -38,25 +38,35 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
 /** Largest token accepted before anything is hashed or sent anywhere. */
 export const MAX_TOKEN_LENGTH = 16_384
 
+const NONE: PresentedToken = Object.freeze({ kind: 'none' })
+/** Marks an Authorization header sent more than once. */
+const MULTIPLE: unique symbol = Symbol('multiple Authorization headers')
+
 /**
  * Which token the request carries. Only the Authorization header is read: RFC 6750 §2.2 form
  * bodies need the body, and §2.3 query tokens leak into logs (OAuth 2.1 forbids them), so a token
  * sent there is simply not seen (checklist B-03, B-04).
  */
 export function extractToken(req: RequestLike): PresentedToken {
-  const values = headerValues(req.headers, 'authorization')
-  if (values.length === 0) return { kind: 'none' }
+  const value = authorizationOf(req.headers)
+  if (value === undefined) return NONE
   // RFC 9449 §7.2 / checklist D-09: more than one Authorization header is ambiguous.
   // A WHATWG Headers object joins repeats with ", ", and a token68 never holds a comma.
-  if (values.length > 1 || (values[0] ?? '').includes(',')) {
+  if (value === MULTIPLE || value.includes(',')) {
     return { kind: 'invalid', description: 'more than one Authorization header' }
   }
-  const value = (values[0] ?? '').trim()
-  const space = value.indexOf(' ')
-  const scheme = (space === -1 ? value : value.slice(0, space)).toLowerCase()
+  // The common spelling, decided without lower-casing or trimming: exactly what the general way
+  // below would find for it, since a token68 holds no space.
+  if (value.startsWith('Bearer ')) {
+    const token = value.slice(7)
+    if (TOKEN68.test(token) && token.length <= MAX_TOKEN_LENGTH) return { kind: 'bearer', token }
+  }
+  const trimmed = value.trim()
+  const space = trimmed.indexOf(' ')
   // RFC 9110 §11.1: the scheme name is case-insensitive.
-  if (scheme !== 'bearer' && scheme !== 'dpop') return { kind: 'none' }
-  const credentials = space === -1 ? '' : value.slice(space + 1).replace(/^ +/, '')
+  const scheme = (space === -1 ? trimmed : trimmed.slice(0, space)).toLowerCase()
+  if (scheme !== 'bearer' && scheme !== 'dpop') return NONE
+  const credentials = space === -1 ? '' : trimmed.slice(space + 1).replace(/^ +/, '')
   if (credentials === '' || !TOKEN68.test(credentials)) {
     return {
       kind: 'invalid',
@@ -67,4 +77,17 @@ export function extractToken(req: RequestLike): PresentedToken {
     return { kind: 'invalid', description: 'the access token is too long' }
   }
   return { kind: scheme, token: credentials }
+}
+
+/** The one Authorization value, undefined when absent, MULTIPLE when repeated. */
+function authorizationOf(headers: HeadersLike): string | typeof MULTIPLE | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    const value = (headers as { get(name: string): string | null }).get('authorization')
+    return value === null ? undefined : value
+  }
+  const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>
+  const value = record.authorization ?? record.Authorization
+  if (value === undefined || typeof value === 'string') return value
+  if (value.length === 0) return undefined
+  return value.length === 1 ? (value[0] as string) : MULTIPLE
 }

@@ -14,7 +14,7 @@ import { createJwtValidator, type JwtValidator, looksLikeJwt, unverifiedIssuer }
 import { createMetrics, type MetricsSnapshot } from './metrics.ts'
 import type { Introspected, TokenInfo } from './normalize.ts'
 import type { IssuerOptions, Strategy, VerifierEvent, VerifierOptions } from './options.ts'
-import { evaluatePolicy, type Policy, type VerifiedToken } from './policy.ts'
+import { evaluatePolicy, type Policy, type PolicyOutcome, type VerifiedToken } from './policy.ts'
 import { extractToken, type RequestLike } from './request.ts'
 import {
   buildResourceMetadata,
@@ -44,6 +44,12 @@ export type VerifyResult = { readonly ok: true; readonly token: VerifiedToken } 
 export interface TokenVerifier {
   /** Verify the request's token and apply `policy` (scopes, audience, issuer, tenant, predicate). */
   verify(req: RequestLike, policy?: Policy): Promise<VerifyResult>
+  /**
+   * The same check and the same result as `verify`, given without a promise when nothing needs
+   * waiting for (a fresh cached answer in this process, no DPoP proof, no `allow` rule); a promise
+   * otherwise. For adapters and other per-request hot paths: `await` works on both.
+   */
+  verifyNow(req: RequestLike, policy?: Policy): VerifyResult | Promise<VerifyResult>
   /** Drop one token from every cache level: by token, or by `{ tokenHash }` (base64url SHA-256). */
   purge(token: string | { readonly tokenHash: string }): Promise<void>
   /** This API's resource identifier (`options.audience`). */
@@ -106,6 +112,7 @@ function withoutSecondLevel(cache: CacheOptions | undefined): CacheOptions {
 // One-shot hash (Node ≥ 20.12): cheaper than a Hash object on the per-request path.
 const sha256 = (value: string) => hash('sha256', value, 'base64url')
 const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop'])
+const NO_POLICY: Policy = Object.freeze({})
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   if (typeof options.audience !== 'string' || options.audience === '') {
@@ -298,11 +305,16 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
    * Undefined sends the request the general way (`resolve`): other strategies, stale entries, the
    * second level, the AS.
    */
-  function resolveLocally(ctx: IssuerContext, token: string, hash: string): Resolution | undefined {
+  function resolveLocally(
+    ctx: IssuerContext,
+    token: string,
+    hash: string,
+    nowMs: number,
+  ): Resolution | undefined {
     if (ctx.strategy !== 'introspect' && (ctx.strategy !== 'auto' || looksLikeJwt(token))) {
       return undefined
     }
-    const fresh = ctx.cache.freshLocal(hash)
+    const fresh = ctx.cache.freshLocal(hash, nowMs)
     return fresh === undefined ? undefined : fromCache(ctx, fresh)
   }
 
@@ -440,97 +452,145 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     return built
   }
 
+  /**
+   * verify(), synchronous up to the first thing that must be waited for: on a fresh cached answer
+   * with no DPoP proof and no `allow` rule, the result itself.
+   */
+  function verifyNow(
+    req: RequestLike,
+    policy: Policy = NO_POLICY,
+  ): VerifyResult | Promise<VerifyResult> {
+    const presented = extractToken(req)
+    if (presented.kind === 'none' || (presented.kind === 'dpop' && dpop === undefined)) {
+      // RFC 6750 §3.1: no authentication information, no error code.
+      return fail(401, undefined, 'an access token is required', 'Bearer')
+    }
+    if (presented.kind === 'invalid')
+      return fail(400, 'invalid_request', presented.description, 'Bearer')
+    const { token } = presented
+    const scheme = presented.kind === 'dpop' ? 'DPoP' : 'Bearer'
+
+    const ctx = pickIssuer(req, token)
+    if (ctx === undefined)
+      return fail(401, 'invalid_token', 'the token is from an unknown issuer', scheme)
+    const hash = sha256(token)
+    const nowMs = Date.now()
+    const local = resolveLocally(ctx, token, hash, nowMs)
+    if (local !== undefined) return conclude(req, policy, ctx, token, scheme, local, nowMs)
+    return resolve(ctx, token, hash).then((resolution) =>
+      conclude(req, policy, ctx, token, scheme, resolution, Date.now()),
+    )
+  }
+
+  /** From what is known of the token to the answer: defence-in-depth checks, sender constraint, policy. */
+  function conclude(
+    req: RequestLike,
+    policy: Policy,
+    ctx: IssuerContext,
+    token: string,
+    scheme: 'Bearer' | 'DPoP',
+    resolution: Resolution,
+    nowMs: number,
+  ): VerifyResult | Promise<VerifyResult> {
+    if (resolution.kind === 'unavailable')
+      return unavailable(resolution.reason, resolution.retryAfter)
+    if (resolution.kind === 'inactive') {
+      emit({ type: 'inactive', issuer: ctx.issuer, source: resolution.source })
+      return fail(401, 'invalid_token', 'the access token is not active', scheme)
+    }
+    const { info, source } = resolution
+    emit(source === 'cache' ? ctx.activeFromCache : { type: 'active', issuer: ctx.issuer, source })
+
+    // Defence in depth (pitfall P-08): some servers say active:true for expired tokens.
+    const now = nowMs / 1000
+    if (info.exp !== undefined && info.exp <= now - clockSkew) {
+      return fail(401, 'invalid_token', 'the access token has expired', scheme)
+    }
+    if (info.nbf !== undefined && info.nbf > now + clockSkew) {
+      return fail(401, 'invalid_token', 'the access token is not valid yet', scheme)
+    }
+    if (info.iss !== undefined && info.iss !== ctx.issuer) {
+      return fail(401, 'invalid_token', 'the token was issued by another issuer', scheme)
+    }
+    // Checklist Q-09: refresh tokens and other non-access tokens are not access tokens.
+    const tokenType = info.tokenType?.toLowerCase()
+    if (
+      tokenType === undefined
+        ? options.requireTokenType === true
+        : !ACCESS_TOKEN_TYPES.has(tokenType)
+    ) {
+      return fail(401, 'invalid_token', 'the token is not an access token', scheme)
+    }
+    if (info.claims.token_use !== undefined && info.claims.token_use !== 'access_token') {
+      return fail(401, 'invalid_token', 'the token is not an access token', scheme)
+    }
+
+    // Sender constraint (RFC 9449 §7, RFC 8705 §3, pitfall P-13): any cnf forces its proof.
+    const cnf = info.cnf
+    const bound = cnf !== undefined && Object.keys(cnf).length > 0
+    if (bound) {
+      const jkt = cnf.jkt
+      if (typeof jkt !== 'string' || Object.keys(cnf).length !== 1 || dpop === undefined) {
+        return fail(
+          401,
+          'invalid_token',
+          'the token is bound to a key this API cannot check',
+          scheme,
+        )
+      }
+      // RFC 9449 §7.2 / checklist D-07: a DPoP-bound token sent as Bearer is refused.
+      if (scheme !== 'DPoP')
+        return fail(
+          401,
+          'invalid_token',
+          'a DPoP-bound token must be sent with the DPoP scheme',
+          'DPoP',
+        )
+      return dpop.verify(req, token, jkt).then((proof) =>
+        // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
+        proof.ok
+          ? authorize(req, policy, ctx, info, source, scheme, true)
+          : fail(401, proof.error, proof.description, 'DPoP'),
+      )
+    }
+    if (scheme === 'DPoP') return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
+    return authorize(req, policy, ctx, info, source, scheme, false)
+  }
+
+  /** The route's policy, on every request (never cached as a decision). */
+  function authorize(
+    req: RequestLike,
+    policy: Policy,
+    ctx: IssuerContext,
+    info: TokenInfo,
+    source: VerifiedToken['source'],
+    scheme: 'Bearer' | 'DPoP',
+    bound: boolean,
+  ): VerifyResult | Promise<VerifyResult> {
+    const verified = verifiedTokenOf(info, ctx.issuer, source, bound)
+    const evaluated = evaluatePolicy(verified, info, policy, policyDefaults, req)
+    // No closure on the warm path: under tsx every named closure costs an Object.defineProperty.
+    if (!(evaluated instanceof Promise)) return decide(evaluated, verified, scheme)
+    return evaluated.then((decision) => decide(decision, verified, scheme))
+  }
+
+  function decide(
+    decision: PolicyOutcome,
+    verified: VerifiedToken,
+    scheme: 'Bearer' | 'DPoP',
+  ): VerifyResult {
+    return decision.ok
+      ? { ok: true, token: verified }
+      : fail(decision.status, decision.error, decision.description, scheme, decision.scope)
+  }
+
   return {
     audience,
     resourceMetadata,
     metrics: () => metrics.snapshot(),
 
-    async verify(req, policy = {}) {
-      const presented = extractToken(req)
-      if (presented.kind === 'none' || (presented.kind === 'dpop' && dpop === undefined)) {
-        // RFC 6750 §3.1: no authentication information, no error code.
-        return fail(401, undefined, 'an access token is required', 'Bearer')
-      }
-      if (presented.kind === 'invalid')
-        return fail(400, 'invalid_request', presented.description, 'Bearer')
-      const { token } = presented
-      const scheme = presented.kind === 'dpop' ? 'DPoP' : 'Bearer'
-
-      const ctx = pickIssuer(req, token)
-      if (ctx === undefined)
-        return fail(401, 'invalid_token', 'the token is from an unknown issuer', scheme)
-      const hash = sha256(token)
-      const resolution = resolveLocally(ctx, token, hash) ?? (await resolve(ctx, token, hash))
-      if (resolution.kind === 'unavailable')
-        return unavailable(resolution.reason, resolution.retryAfter)
-      if (resolution.kind === 'inactive') {
-        emit({ type: 'inactive', issuer: ctx.issuer, source: resolution.source })
-        return fail(401, 'invalid_token', 'the access token is not active', scheme)
-      }
-      const { info, source } = resolution
-      emit(
-        source === 'cache' ? ctx.activeFromCache : { type: 'active', issuer: ctx.issuer, source },
-      )
-
-      // Defence in depth (pitfall P-08): some servers say active:true for expired tokens.
-      const now = Date.now() / 1000
-      if (info.exp !== undefined && info.exp <= now - clockSkew) {
-        return fail(401, 'invalid_token', 'the access token has expired', scheme)
-      }
-      if (info.nbf !== undefined && info.nbf > now + clockSkew) {
-        return fail(401, 'invalid_token', 'the access token is not valid yet', scheme)
-      }
-      if (info.iss !== undefined && info.iss !== ctx.issuer) {
-        return fail(401, 'invalid_token', 'the token was issued by another issuer', scheme)
-      }
-      // Checklist Q-09: refresh tokens and other non-access tokens are not access tokens.
-      const tokenType = info.tokenType?.toLowerCase()
-      if (
-        tokenType === undefined
-          ? options.requireTokenType === true
-          : !ACCESS_TOKEN_TYPES.has(tokenType)
-      ) {
-        return fail(401, 'invalid_token', 'the token is not an access token', scheme)
-      }
-      if (info.claims.token_use !== undefined && info.claims.token_use !== 'access_token') {
-        return fail(401, 'invalid_token', 'the token is not an access token', scheme)
-      }
-
-      // Sender constraint (RFC 9449 §7, RFC 8705 §3, pitfall P-13): any cnf forces its proof.
-      const cnf = info.cnf
-      const bound = cnf !== undefined && Object.keys(cnf).length > 0
-      if (bound) {
-        const jkt = cnf.jkt
-        if (typeof jkt !== 'string' || Object.keys(cnf).length !== 1 || dpop === undefined) {
-          return fail(
-            401,
-            'invalid_token',
-            'the token is bound to a key this API cannot check',
-            scheme,
-          )
-        }
-        // RFC 9449 §7.2 / checklist D-07: a DPoP-bound token sent as Bearer is refused.
-        if (scheme !== 'DPoP')
-          return fail(
-            401,
-            'invalid_token',
-            'a DPoP-bound token must be sent with the DPoP scheme',
-            'DPoP',
-          )
-        const proof = await dpop.verify(req, token, jkt)
-        // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
-        if (!proof.ok) return fail(401, proof.error, proof.description, 'DPoP')
-      } else if (scheme === 'DPoP') {
-        return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
-      }
-
-      const verified = verifiedTokenOf(info, ctx.issuer, source, bound)
-      const evaluated = evaluatePolicy(verified, info, policy, policyDefaults, req)
-      const decision = evaluated instanceof Promise ? await evaluated : evaluated
-      if (!decision.ok)
-        return fail(decision.status, decision.error, decision.description, scheme, decision.scope)
-      return { ok: true, token: verified }
-    },
+    verify: async (req, policy) => verifyNow(req, policy),
+    verifyNow,
 
     async purge(token) {
       const hash = typeof token === 'string' ? sha256(token) : token.tokenHash

@@ -96,6 +96,40 @@ test('Q-04 single-flight: 100 concurrent verify() for one uncached token make ex
   assert.equal(kit.introspectionCount, 1)
 })
 
+test('Q-04 verifyNow answers a fresh cache hit without a promise, with the same result as verify(); a miss is a promise', async () => {
+  const verifier = verifierFor()
+  const token = kit.issueToken({ scope: 'orders:read' })
+  const policy = { scopes: ['orders:read'] }
+  const cold = verifier.verifyNow(request(token), policy)
+  assert.ok(cold instanceof Promise, 'an uncached token needs the AS')
+  const first = accepted(await cold)
+  const warm = verifier.verifyNow(request(token), policy)
+  assert.ok(!(warm instanceof Promise), 'a fresh cached answer is decided at once')
+  assert.deepEqual({ ...accepted(warm).token, source: 'introspection' }, first.token)
+  assert.equal(accepted(warm).token.source, 'cache')
+  assert.deepEqual(await verifier.verify(request(token), policy), warm)
+  // Policy still runs on the synchronous path (checklist Q-04: never a cached decision).
+  const other = verifier.verifyNow(request(token), { scopes: ['orders:write'] })
+  assert.ok(!(other instanceof Promise))
+  assert.equal(refused(other, 403).error, 'insufficient_scope')
+  // An `allow` rule may be async, so the answer is a promise, and the rule runs.
+  const ruled = verifier.verifyNow(request(token), { ...policy, allow: () => false })
+  assert.ok(ruled instanceof Promise)
+  assert.equal(refused(await ruled, 403).error, 'insufficient_scope')
+  assert.equal(kit.introspectionCount, 1)
+})
+
+test('B-12 verifyNow without a token, or with a malformed one, answers at once', () => {
+  const verifier = verifierFor()
+  const none = verifier.verifyNow(request())
+  assert.ok(!(none instanceof Promise))
+  assert.equal(refused(none, 401).error, undefined)
+  const malformed = verifier.verifyNow(request(undefined, { authorization: 'Bearer a b' }))
+  assert.ok(!(malformed instanceof Promise))
+  assert.equal(refused(malformed, 400).error, 'invalid_request')
+  assert.equal(kit.introspectionCount, 0)
+})
+
 test('Q-04 single-flight: 100 concurrent callers during an outage share one failed call', async () => {
   const verifier = verifierFor({ http: { retries: 0 } })
   await warm(verifier)
@@ -732,8 +766,40 @@ test('B-05 B-06 every 401 and 403 carries a parseable Bearer challenge with at l
 test('B-02 the scheme is case-insensitive and extra spaces are tolerated', async () => {
   const verifier = verifierFor()
   const token = kit.issueToken()
-  for (const authorization of [`bearer ${token}`, `BEARER ${token}`, `Bearer  ${token}`]) {
+  for (const authorization of [
+    `bearer ${token}`,
+    `BEARER ${token}`,
+    `Bearer  ${token}`,
+    ` Bearer ${token}`,
+    `Bearer ${token} `,
+    `Bearer ${token}\t`,
+  ]) {
     accepted(await verifier.verify(request(undefined, { authorization })))
+  }
+  // A plain header record may spell the name either way; a repeated header is ambiguous (D-09).
+  accepted(
+    await verifier.verify({
+      method: 'GET',
+      url: '/',
+      headers: { Authorization: `Bearer ${token}` },
+    }),
+  )
+  accepted(
+    await verifier.verify({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: [`Bearer ${token}`] },
+    }),
+  )
+  const twice = await verifier.verify({
+    method: 'GET',
+    url: '/',
+    headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] },
+  })
+  assert.equal(refused(twice, 400).error, 'invalid_request')
+  for (const authorization of [`Bearer ${token}!`, `Bearer ${token} x`, 'Bearer ']) {
+    const result = await verifier.verify(request(undefined, { authorization }))
+    assert.equal(refused(result, 400).error, 'invalid_request', authorization)
   }
 })
 

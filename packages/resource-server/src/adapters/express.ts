@@ -16,7 +16,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Policy, VerifiedToken } from '../policy.ts'
-import type { TokenVerifier } from '../verifier.ts'
+import type { TokenVerifier, VerifyResult } from '../verifier.ts'
 import { failureBody, metadataRoute, pathOf, rawHeaders, requestTarget } from './shared.ts'
 
 const verified = new WeakMap<object, VerifiedToken>()
@@ -35,16 +35,17 @@ export type TokenMiddleware = <
   req: Request<P, ResBody, ReqBody, ReqQuery, Locals>,
   res: Response<ResBody, Locals>,
   next: NextFunction,
-) => Promise<void>
+) => void
 
 /**
  * Middleware: verify the Bearer (or DPoP) token and apply `policy`. On success the token is
  * available through `getAuth(req)`; on failure it answers with the RFC 6750 status, the
  * `WWW-Authenticate` (or `Retry-After`) header and `{ error, error_description }`.
+ * With a warm cache the route's handler runs in the same tick (`verifyNow`).
  */
 export function requireToken(verifier: TokenVerifier, policy?: Policy): TokenMiddleware {
-  return async (req, res, next) => {
-    const result = await verifier.verify(
+  return (req, res, next) => {
+    const pending = verifier.verifyNow(
       {
         method: req.method,
         // originalUrl: `req.url` is relative to the router the middleware is mounted on.
@@ -54,15 +55,22 @@ export function requireToken(verifier: TokenVerifier, policy?: Policy): TokenMid
       },
       policy,
     )
-    if (result.ok) {
-      verified.set(req, result.token)
-      next()
+    if (pending instanceof Promise) {
+      // A rejection (a bug, not a verdict) goes to Express's error handling, as a thrown error would.
+      pending.then((result) => settle(req, res, next, result)).catch(next)
       return
     }
-    // The route's response body type (ResBody) is the handler's, not this error body's.
-    const reply: Response = res
-    reply.status(result.status).set(result.headers).json(failureBody(result))
+    settle(req, res, next, pending)
   }
+}
+
+function settle(req: object, res: Response, next: NextFunction, result: VerifyResult): void {
+  if (result.ok) {
+    verified.set(req, result.token)
+    next()
+    return
+  }
+  res.status(result.status).set(result.headers).json(failureBody(result))
 }
 
 /** The token `requireToken` verified for this request. Throws if `requireToken` did not run. */

@@ -33,7 +33,7 @@ export async function authenticate(
   res: ServerResponse,
   policy?: Policy,
 ): Promise<VerifiedToken | undefined> {
-  const result = await verifier.verify(
+  const pending = verifier.verifyNow(
     {
       method: req.method ?? 'GET',
       url: requestTarget(req.url),
@@ -42,6 +42,7 @@ export async function authenticate(
     },
     policy,
   )
+  const result = pending instanceof Promise ? await pending : pending
   if (result.ok) return result.token
   const body = JSON.stringify(failureBody(result))
   res.writeHead(result.status, {

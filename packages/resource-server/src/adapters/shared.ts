@@ -82,16 +82,24 @@ export function pathOf(target: string): string {
  * as a WHATWG Headers object does, so a repeated Authorization or DPoP header stays visible.
  */
 export function rawHeaders(raw: readonly string[]): { get(name: string): string | null } {
-  return {
-    get(name) {
-      const wanted = name.toLowerCase()
-      let value: string | null = null
-      for (let i = 0; i + 1 < raw.length; i += 2) {
-        const key = raw[i] as string
-        if (key.length !== wanted.length || key.toLowerCase() !== wanted) continue
-        value = value === null ? (raw[i + 1] as string) : `${value}, ${raw[i + 1] as string}`
-      }
-      return value
-    },
+  return new RawHeaderList(raw)
+}
+
+/** A class rather than an object literal with a closure: one small allocation per request. */
+class RawHeaderList {
+  readonly #raw: readonly string[]
+  constructor(raw: readonly string[]) {
+    this.#raw = raw
+  }
+  get(name: string): string | null {
+    const raw = this.#raw
+    const wanted = name.toLowerCase()
+    let value: string | null = null
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const key = raw[i] as string
+      if (key.length !== wanted.length || key.toLowerCase() !== wanted) continue
+      value = value === null ? (raw[i + 1] as string) : `${value}, ${raw[i + 1] as string}`
+    }
+    return value
   }
 }
