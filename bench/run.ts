@@ -27,6 +27,7 @@ import {
 } from './resource-server/run.ts'
 import { bareTarget } from './targets/bare.ts'
 import { keyholeTarget } from './targets/keyhole.ts'
+import { minimalIntrospectionTarget } from './targets/minimal-introspection.ts'
 import { oidcProviderTarget } from './targets/oidc-provider.ts'
 import type { RunningTarget, Target } from './targets/target.ts'
 
@@ -41,7 +42,8 @@ const bare = bareTarget
 const keyhole = keyholeTarget({ requestLogs: false })
 const keyholeLogs = keyholeTarget({ requestLogs: true })
 const oidcProvider = oidcProviderTarget
-const ALL_TARGETS: readonly Target[] = [bare, keyhole, keyholeLogs, oidcProvider]
+const minimal = minimalIntrospectionTarget
+const ALL_TARGETS: readonly Target[] = [bare, minimal, keyhole, keyholeLogs, oidcProvider]
 const TARGETS = selectTargets(process.env.BENCH_TARGETS)
 /** The resource-server section (verify() cost, protected vs unprotected route); BENCH_RESOURCE_SERVER=0 skips it. */
 const RESOURCE_SERVER = process.env.BENCH_RESOURCE_SERVER !== '0'
@@ -54,6 +56,22 @@ const GOALS = [
     label: 'keyhole / oidc-provider',
     over: oidcProvider,
     atLeast: 3,
+  },
+] as const
+
+/** Ratios shown for reference, with no goal: what this machine allows any introspection. */
+const REFERENCES = [
+  {
+    id: 'minimalOverBare',
+    label: 'reference: minimal introspection / bare',
+    of: minimal,
+    over: bare,
+  },
+  {
+    id: 'keyholeOverMinimal',
+    label: 'reference: keyhole / minimal introspection',
+    of: keyhole,
+    over: minimal,
   },
 ] as const
 
@@ -192,6 +210,15 @@ function report(
       return { ...goal, value, perRound, met: value >= goal.atLeast }
     },
   )
+  const references = REFERENCES.filter(
+    (r) => TARGETS.includes(r.of) && TARGETS.includes(r.over),
+  ).map((reference) => ({
+    ...reference,
+    value: best(of(reference.of)).requestsPerSec / best(of(reference.over)).requestsPerSec,
+    perRound: of(reference.of).rounds.map(
+      (r, i) => r.requestsPerSec / (of(reference.over).rounds[i] as RoundFigures).requestsPerSec,
+    ),
+  }))
 
   const machine = {
     cpus: availableParallelism(),
@@ -231,13 +258,23 @@ function report(
   console.log(
     markdownTable(
       ['ratio', 'best', 'per round', 'goal', 'status'],
-      ratios.map((r) => [
-        r.label,
-        `${fixed(r.value, 2)}×`,
-        r.perRound.map((v) => `${fixed(v, 2)}×`).join(' / '),
-        `≥ ${r.atLeast}×`,
-        r.met ? 'met' : 'NOT MET',
-      ]),
+      ratios
+        .map((r) => [
+          r.label,
+          `${fixed(r.value, 2)}×`,
+          r.perRound.map((v) => `${fixed(v, 2)}×`).join(' / '),
+          `≥ ${r.atLeast}×`,
+          r.met ? 'met' : 'NOT MET',
+        ])
+        .concat(
+          references.map((r) => [
+            r.label,
+            `${fixed(r.value, 2)}×`,
+            r.perRound.map((v) => `${fixed(v, 2)}×`).join(' / '),
+            '—',
+            '—',
+          ]),
+        ),
     ),
   )
 
@@ -267,6 +304,9 @@ function report(
         r.id,
         { best: r.value, perRound: r.perRound, atLeast: r.atLeast, met: r.met },
       ]),
+    ),
+    references: Object.fromEntries(
+      references.map((r) => [r.id, { best: r.value, perRound: r.perRound }]),
     ),
     ...(resourceServer === undefined
       ? {}

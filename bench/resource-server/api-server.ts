@@ -1,10 +1,13 @@
 /**
- * Child process of the resource-server bench: one node:http API with the same JSON answer on two
- * routes, `/open` (no check) and `/orders` (the node adapter: token + scope policy). The verifier
- * introspects against the Keyhole server named by KEYHOLE_ISSUER; after one request per token its
- * cache is warm, which is the state the bench measures.
+ * Child process of the resource-server bench: one node:http API with the same JSON answer on three
+ * routes: `/open` (no check), `/orders` (the node adapter: token + scope policy) and `/minimal`,
+ * a reference: the least a warm protected route can do, written inline (find the Authorization
+ * header, check the token68 shape, SHA-256 it, look it up in a Map, check exp and the scope). The
+ * verifier introspects against the Keyhole server named by KEYHOLE_ISSUER; after one request per
+ * token its cache (and the reference's Map) is warm, which is the state the bench measures.
  */
-import { createServer } from 'node:http'
+import { hash } from 'node:crypto'
+import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createTokenVerifier } from '@keyhole/resource-server'
 import { authenticate } from '@keyhole/resource-server/node'
@@ -21,10 +24,42 @@ const HEADERS = {
   'content-length': String(Buffer.byteLength(BODY)),
 }
 
+// The reference route's cache: SHA-256 of a token → what the verifier said of it.
+const minimal = new Map<string, { readonly scopes: readonly string[]; readonly exp: number }>()
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
+
+function minimalCheck(req: IncomingMessage): boolean | Promise<boolean> {
+  const raw = req.rawHeaders
+  let authorization: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization = raw[i + 1]
+  }
+  if (authorization === undefined || !authorization.startsWith('Bearer ')) return false
+  const token = authorization.slice(7)
+  if (!TOKEN68.test(token)) return false
+  const key = hash('sha256', token, 'base64url')
+  const known = minimal.get(key)
+  if (known === undefined) {
+    const request = { method: 'GET', url: '/minimal', headers: { authorization } }
+    return verifier.verify(request, { scopes: ['orders:read'] }).then((result) => {
+      if (result.ok) minimal.set(key, { scopes: result.token.scopes, exp: result.token.exp ?? 0 })
+      return result.ok
+    })
+  }
+  return known.exp > Date.now() / 1000 && known.scopes.includes('orders:read')
+}
+
 const server = createServer(async (req, res) => {
   if (req.url === '/orders') {
     const token = await authenticate(verifier, req, res, { scopes: ['orders:read'] })
     if (token === undefined) return
+  } else if (req.url === '/minimal') {
+    const checked = minimalCheck(req)
+    if (!(checked instanceof Promise ? await checked : checked)) {
+      res.writeHead(401).end()
+      return
+    }
   } else if (req.url !== '/open') {
     res.writeHead(404).end()
     return
