@@ -29,7 +29,12 @@ export function headerValues(headers: HeadersLike, name: string): string[] {
 
 export type PresentedToken =
   | { readonly kind: 'none' }
-  | { readonly kind: 'invalid'; readonly description: string }
+  | {
+      readonly kind: 'invalid'
+      readonly description: string
+      /** The scheme the malformed credentials were sent with (RFC 9449 §7.2: its challenge carries the error). */
+      readonly scheme: 'Bearer' | 'DPoP'
+    }
   | { readonly kind: 'bearer' | 'dpop'; readonly token: string }
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -39,6 +44,9 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
 export const MAX_TOKEN_LENGTH = 16_384
 
 const NONE: PresentedToken = Object.freeze({ kind: 'none' })
+/** A value that starts with one of our schemes, or names one after a comma (a joined repeat). */
+const OURS_FIRST = /^\s*(?:bearer|dpop)(?:\s|$)/i
+const OURS_LATER = /,\s*(?:bearer|dpop)(?:\s|$)/i
 /** Marks an Authorization header sent more than once. */
 const MULTIPLE: unique symbol = Symbol('multiple Authorization headers')
 
@@ -51,9 +59,13 @@ export function extractToken(req: RequestLike): PresentedToken {
   const value = authorizationOf(req.headers)
   if (value === undefined) return NONE
   // RFC 9449 §7.2 / checklist D-09: more than one Authorization header is ambiguous.
-  // A WHATWG Headers object joins repeats with ", ", and a token68 never holds a comma.
-  if (value === MULTIPLE || value.includes(',')) {
-    return { kind: 'invalid', description: 'more than one Authorization header' }
+  // A WHATWG Headers object joins repeats with ", ", and a token68 never holds a comma; another
+  // scheme's own parameters (Digest, AWS4-HMAC-SHA256) may, and are simply not ours (B-12).
+  if (
+    value === MULTIPLE ||
+    (value.includes(',') && (OURS_FIRST.test(value) || OURS_LATER.test(value)))
+  ) {
+    return { kind: 'invalid', description: 'more than one Authorization header', scheme: 'Bearer' }
   }
   // The common spelling, decided without lower-casing or trimming: exactly what the general way
   // below would find for it, since a token68 holds no space.
@@ -67,14 +79,12 @@ export function extractToken(req: RequestLike): PresentedToken {
   const scheme = (space === -1 ? trimmed : trimmed.slice(0, space)).toLowerCase()
   if (scheme !== 'bearer' && scheme !== 'dpop') return NONE
   const credentials = space === -1 ? '' : trimmed.slice(space + 1).replace(/^ +/, '')
+  const used = scheme === 'dpop' ? 'DPoP' : 'Bearer'
   if (credentials === '' || !TOKEN68.test(credentials)) {
-    return {
-      kind: 'invalid',
-      description: `malformed ${scheme === 'dpop' ? 'DPoP' : 'Bearer'} credentials`,
-    }
+    return { kind: 'invalid', description: `malformed ${used} credentials`, scheme: used }
   }
   if (credentials.length > MAX_TOKEN_LENGTH) {
-    return { kind: 'invalid', description: 'the access token is too long' }
+    return { kind: 'invalid', description: 'the access token is too long', scheme: used }
   }
   return { kind: scheme, token: credentials }
 }

@@ -114,6 +114,15 @@ const sha256 = (value: string) => hash('sha256', value, 'base64url')
 const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop'])
 const NO_POLICY: Policy = Object.freeze({})
 
+/** Freeze an AS-given value and everything in it (claims are plain JSON: objects and arrays). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const member of Object.values(value)) deepFreeze(member)
+  }
+  return value
+}
+
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   if (typeof options.audience !== 'string' || options.audience === '') {
     throw new VerifierOptionsError('options.audience is required (this API’s resource identifier)')
@@ -432,13 +441,14 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const known = verifiedTokens.get(info)
     if (known !== undefined && known.issuer === issuer && known.source === source) return known
     const { cnf } = info
-    // Frozen through: handlers share these arrays with the cache, so none may change them.
+    // Frozen through: handlers share these values with the cache (and the policy of later requests
+    // reads the same claims), so none may change them.
     const built: VerifiedToken = Object.freeze({
       scopes: Object.freeze(info.scopes),
       audience: Object.freeze(info.audience),
       issuer,
       tokenType: bound ? 'DPoP' : 'Bearer',
-      claims: info.claims,
+      claims: deepFreeze(info.claims),
       source,
       ...(info.sub === undefined ? {} : { sub: info.sub }),
       ...(info.clientId === undefined ? {} : { clientId: info.clientId }),
@@ -446,7 +456,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       ...(info.exp === undefined ? {} : { exp: info.exp }),
       ...(info.iat === undefined ? {} : { iat: info.iat }),
       ...(info.jti === undefined ? {} : { jti: info.jti }),
-      ...(cnf === undefined ? {} : { cnf }),
+      ...(cnf === undefined ? {} : { cnf: deepFreeze(cnf) }),
     })
     verifiedTokens.set(info, built)
     return built
@@ -460,13 +470,25 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     req: RequestLike,
     policy: Policy = NO_POLICY,
   ): VerifyResult | Promise<VerifyResult> {
+    try {
+      return decideNow(req, policy)
+    } catch (err) {
+      // A throwing callback (resolveIssuer, a tenant function) rejects, as it does in verify().
+      return Promise.reject(err)
+    }
+  }
+
+  function decideNow(req: RequestLike, policy: Policy): VerifyResult | Promise<VerifyResult> {
     const presented = extractToken(req)
     if (presented.kind === 'none' || (presented.kind === 'dpop' && dpop === undefined)) {
       // RFC 6750 §3.1: no authentication information, no error code.
       return fail(401, undefined, 'an access token is required', 'Bearer')
     }
-    if (presented.kind === 'invalid')
-      return fail(400, 'invalid_request', presented.description, 'Bearer')
+    if (presented.kind === 'invalid') {
+      // RFC 9449 §7.2: the error goes in the challenge of the scheme that was used.
+      const used = presented.scheme === 'DPoP' && dpop !== undefined ? 'DPoP' : 'Bearer'
+      return fail(400, 'invalid_request', presented.description, used)
+    }
     const { token } = presented
     const scheme = presented.kind === 'dpop' ? 'DPoP' : 'Bearer'
 

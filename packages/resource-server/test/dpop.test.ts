@@ -516,6 +516,18 @@ describe('DPoP through createTokenVerifier (JWT access token with cnf.jkt)', () 
     assert.equal(bearer.token.tokenType, 'Bearer')
   })
 
+  test('D-09 malformed DPoP credentials: 400 invalid_request in the DPoP challenge, Bearer offered without an error', async () => {
+    const result = await verifier.verify(resourceRequest('DPoP a b'))
+    assert.equal(result.ok, false)
+    if (!result.ok) {
+      assert.equal(result.status, 400)
+      assert.equal(result.error, 'invalid_request')
+      const header = result.headers['WWW-Authenticate'] ?? ''
+      assert.match(header, /^DPoP [^]*error="invalid_request"/)
+      assert.match(header, /, Bearer realm="[^"]*"(?:, resource_metadata="[^"]*")?$/)
+    }
+  })
+
   test('P-13 an unknown confirmation method (x5t#S256 with jkt) is refused', async () => {
     const token = await accessToken({ jkt: holder.jkt, 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o' })
     const result = await verifier.verify(resourceRequest(`DPoP ${token}`, await proof({ token })))

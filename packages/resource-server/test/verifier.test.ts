@@ -119,6 +119,41 @@ test('Q-04 verifyNow answers a fresh cache hit without a promise, with the same 
   assert.equal(kit.introspectionCount, 1)
 })
 
+test('Q-04 verifyNow never throws: a throwing tenant function is a rejected promise, as in verify()', async () => {
+  const verifier = verifierFor()
+  const token = kit.issueToken({ extra: { org: 'acme' } })
+  accepted(await verifier.verify(request(token)))
+  const policy: Policy = {
+    tenant: {
+      claim: 'org',
+      equals: () => {
+        throw new Error('tenant lookup failed')
+      },
+    },
+  }
+  const now = verifier.verifyNow(request(token), policy)
+  assert.ok(now instanceof Promise)
+  await assert.rejects(now, /tenant lookup failed/)
+  await assert.rejects(verifier.verify(request(token), policy), /tenant lookup failed/)
+})
+
+test("Q-04 the claims a handler gets are frozen through: a later request's policy sees what the AS said", async () => {
+  const verifier = verifierFor()
+  const token = kit.issueToken({ extra: { org: { id: 'acme' }, groups: ['a'] } })
+  const first = accepted(await verifier.verify(request(token))).token
+  const claims = first.claims as Record<string, unknown> & { org: { id: string }; groups: string[] }
+  assert.throws(() => {
+    claims.org = { id: 'attacker' }
+  }, TypeError)
+  assert.throws(() => {
+    claims.org.id = 'attacker'
+  }, TypeError)
+  assert.throws(() => claims.groups.push('admin'), TypeError)
+  const tenant = (equals: string): Policy => ({ tenant: { claim: 'org.id', equals } })
+  accepted(await verifier.verify(request(token), tenant('acme')))
+  refused(await verifier.verify(request(token), tenant('attacker')), 401)
+})
+
 test('B-12 verifyNow without a token, or with a malformed one, answers at once', () => {
   const verifier = verifierFor()
   const none = verifier.verifyNow(request())
@@ -797,9 +832,20 @@ test('B-02 the scheme is case-insensitive and extra spaces are tolerated', async
     headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] },
   })
   assert.equal(refused(twice, 400).error, 'invalid_request')
-  for (const authorization of [`Bearer ${token}!`, `Bearer ${token} x`, 'Bearer ']) {
+  for (const authorization of [
+    `Bearer ${token}!`,
+    `Bearer ${token} x`,
+    'Bearer ',
+    `Basic YTpi, Bearer ${token}`,
+    `Bearer ${token}, Basic YTpi`,
+  ]) {
     const result = await verifier.verify(request(undefined, { authorization }))
     assert.equal(refused(result, 400).error, 'invalid_request', authorization)
+  }
+  // B-12: another scheme, commas in its own parameters included, is no token of ours: 401, no code.
+  for (const authorization of ['Digest username="a", realm="b", nonce="c"', 'Basic YTpi']) {
+    const result = await verifier.verify(request(undefined, { authorization }))
+    assert.equal(refused(result, 401).error, undefined, authorization)
   }
 })
 
