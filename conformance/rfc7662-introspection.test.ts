@@ -532,14 +532,35 @@ describe('RFC 7662 §4 I-08 token-scanning throttle (limit 5 inactive answers, 3
     assertNotEchoed(res, ...notEchoed)
   }
 
-  test('I-08 malformed tokens are not counted; well-formed inactive ones are, for clients too', async () => {
+  /** A token issued to `client` and revoked: inactive, and meant for its audience. */
+  async function revokedToken(client: Caller, scope?: string): Promise<string> {
+    const token = await getToken(throttled, client, scope === undefined ? {} : { scope })
+    assert.equal((await revoke(throttled, token, client)).status, 200)
+    return token
+  }
+
+  test("I-08 I-18 tokens nobody issued, malformed ones and other callers' tokens are not counted: a flood of them throttles no one", async () => {
     const own = await getToken(throttled, OTHER)
-    for (let i = 0; i < 20; i++)
+    const shops = await getToken(throttled, SHOP, { scope: 'orders:read' })
+    const billingOnly = await getToken(throttled, SHOP, { scope: 'billing:read' })
+    for (let i = 0; i < 20; i++) {
+      // what an API passes on from anonymous callers: garbage, and forged checksums
       assertInactive(await introspectAt(tamper(wellFormedToken()), OTHER))
+      assertInactive(await introspectAt(wellFormedToken(), OTHER))
+      assertInactive(await introspectAt(wellFormedToken(), ORDERS))
+      // tokens that exist but are someone else's: another client's, another audience's
+      assertInactive(await introspectAt(shops, OTHER))
+      assertInactive(await introspectAt(billingOnly, ORDERS))
+    }
     assertActive(await introspectAt(own, OTHER))
-    // the whole budget of 5 is still there after 20 malformed tokens
-    for (let i = 0; i < 5; i++) assertInactive(await introspectAt(wellFormedToken(), OTHER))
-    assertThrottled(await introspectAt(wellFormedToken(), OTHER))
+    assertActive(await introspectAt(shops, ORDERS))
+  })
+
+  test("I-08 inactive answers about a caller's own tokens are counted, for clients too: the sixth is 429", async () => {
+    const dead = await Promise.all(Array.from({ length: 6 }, () => revokedToken(OTHER)))
+    for (const token of dead.slice(0, 5)) assertInactive(await introspectAt(token, OTHER))
+    const last = dead[5] as string
+    assertThrottled(await introspectAt(last, OTHER), last, 'other-secret')
   })
 
   test('I-08 a caller introspecting a valid token 200 times quickly is never throttled', async () => {
@@ -553,11 +574,12 @@ describe('RFC 7662 §4 I-08 token-scanning throttle (limit 5 inactive answers, 3
     }
   })
 
-  test('I-08 after 5 inactive answers every introspection by that caller is 429 with Retry-After, other callers are unaffected', async () => {
+  test('I-08 after 5 inactive answers about its own tokens every introspection by that resource is 429 with Retry-After, other callers are unaffected', async () => {
     const token = await getToken(throttled, SHOP)
-    for (let i = 0; i < 5; i++) assertInactive(await introspectAt(wellFormedToken(), ORDERS))
-    const unknown = wellFormedToken()
-    assertThrottled(await introspectAt(unknown, ORDERS), unknown, 'orders-secret')
+    const dead = await Promise.all(Array.from({ length: 6 }, () => revokedToken(SHOP)))
+    for (const revoked of dead.slice(0, 5)) assertInactive(await introspectAt(revoked, ORDERS))
+    const last = dead[5] as string
+    assertThrottled(await introspectAt(last, ORDERS), last, 'orders-secret')
     // every introspection: a valid token, a malformed one, a missing one
     assertThrottled(await introspectAt(token, ORDERS), token)
     assertThrottled(await introspectAt('garbage', ORDERS))
@@ -567,15 +589,20 @@ describe('RFC 7662 §4 I-08 token-scanning throttle (limit 5 inactive answers, 3
   })
 
   test('I-08 R-12 failed client authentications are throttled per source address: 429 with Retry-After', async () => {
-    // Runs last: it locks out 127.0.0.1 on this instance.
+    // Runs last: it locks out 127.0.0.1 on this instance for credentials it has not seen pass.
     const token = await getToken(throttled, SHOP)
     const probe = 'Wr0ng-Secret-Throttle-Probe'
     for (let i = 0; i < 3; i++) {
       assertError(await introspectAt(token, ['billing', probe]), 401, 'invalid_client')
     }
     assertThrottled(await introspectAt(token, ['billing', probe]), probe, token)
-    // now even the right secret, and another caller from the same address, must wait
-    assertThrottled(await introspectAt(token, BILLING), 'billing-secret', token)
-    assertThrottled(await introspectAt(token, SHOP), 'shop-secret', token)
+    // Every guess from that address now waits, the right secret of a caller never seen included
+    // (so a throttled guesser cannot tell a right guess from a wrong one).
+    assertThrottled(await introspectAt(token, SHORT), 'short-secret', token)
+    assertThrottled(await introspectAt(token, ['orders', 'another-guess']), 'another-guess', token)
+    // Credentials that passed here before are no guesses: a flood of wrong secrets from an
+    // address every caller shares (a proxy) locks none of them out.
+    assertActive(await introspectAt(token, BILLING))
+    assertActive(await introspectAt(token, SHOP))
   })
 })

@@ -51,9 +51,17 @@ describe('application/x-www-form-urlencoded parsing', () => {
     })
   }
 
-  test('an error never echoes a parameter value', () => {
-    const parsed = parseForm(bytes('kh_at_secretvalue=1&kh_at_secretvalue=2'), NONE)
-    assert.ok(!parsed.ok)
-    assert.ok((parsed.error.description ?? '').length < 80)
+  test('an error never echoes a parameter value, nor a name that is not a protocol parameter', () => {
+    const token = 'kh_at_2sR9xQwKf0bLmN4pV7tY1uZ8cA3dE6gH5iJ0kL9mN2oP4qS'
+    for (const body of [`${token}=1&${token}=2`, 'token=a&token=b']) {
+      const parsed = parseForm(bytes(body), NONE)
+      assert.ok(!parsed.ok)
+      const description = parsed.error.description ?? ''
+      assert.equal(description.includes('kh_at_'), false, description)
+      assert.equal(description.includes(' b'), false, description)
+    }
+    const pasted = parseForm(bytes(`${token}=1&${token}=2`), NONE)
+    assert.ok(!pasted.ok)
+    assert.equal(pasted.error.description, 'a parameter is repeated')
   })
 })

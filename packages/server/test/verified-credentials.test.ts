@@ -1,6 +1,7 @@
 /**
  * The verified-credential cache (client-auth/verified-credentials.ts): bounded staleness for
- * credentials changed by another process, nothing remembered of failures, the throttle first.
+ * credentials changed by another process, nothing remembered of failures, and the throttle, which
+ * holds back guesses but not credentials that passed before.
  * "Another process" is played by writing to the store underneath the running server.
  */
 import assert from 'node:assert/strict'
@@ -159,16 +160,44 @@ describe('verified-credential cache', () => {
     }
   })
 
-  test('a throttled caller is refused (429) even with credentials verified moments ago', async () => {
-    const running = await start({ verifiedCacheMs: 60_000 }, 2)
+  for (const verifiedCacheMs of [60_000, 0]) {
+    test(`O-04 wrong secrets from an address lock out guesses, not credentials that passed before (verifiedCacheMs ${verifiedCacheMs})`, async () => {
+      const running = await start({ verifiedCacheMs }, 2)
+      try {
+        assert.equal((await introspectBasic(running)).json().active, true)
+        for (let i = 0; i < 2; i++) {
+          assert.equal((await introspectBasic(running, ['orders', 'wrong'])).status, 401)
+        }
+        // the address is throttled: guesses wait, whatever id they name
+        const guess = await introspectBasic(running, ['orders', 'wrong'])
+        assert.equal(guess.status, 429)
+        assert.match(guess.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/)
+        // the right secret of credentials never seen here (shop's, sent with client_secret_post)
+        assert.equal((await introspectPost(running, ['shop', 'shop-secret'])).status, 429)
+        // the resource server that authenticated before is no guess: it is still served
+        // (with verifiedCacheMs 0, checked against the store each time)
+        for (let i = 0; i < 3; i++) {
+          assert.equal((await introspectBasic(running)).json().active, true)
+        }
+      } finally {
+        await stop(running)
+      }
+    })
+  }
+
+  test('O-04 credentials known before that fail (re-keyed elsewhere) are forgotten: then the throttle holds them back', async () => {
+    const running = await start({ verifiedCacheMs: 0 }, 2)
     try {
       assert.equal((await introspectBasic(running)).json().active, true)
-      for (let i = 0; i < 2; i++) {
-        assert.equal((await introspectBasic(running, ['orders', 'wrong'])).status, 401)
-      }
-      const res = await introspectBasic(running)
-      assert.equal(res.status, 429)
-      assert.ok(res.headers.get('retry-after') !== null)
+      const shop = await running.store.findPrincipal('shop')
+      assert.ok(shop !== undefined)
+      await running.store.syncPrincipals('config', [orders('next-secret'), shop])
+      // checked again although known, fails, counts, and is known no more
+      assert.equal((await introspectBasic(running)).status, 401)
+      assert.equal((await introspectBasic(running, ['orders', 'wrong'])).status, 401)
+      assert.equal((await introspectBasic(running)).status, 429)
+      // the new secret has never passed here: from a throttled address it waits like any guess
+      assert.equal((await introspectBasic(running, ['orders', 'next-secret'])).status, 429)
     } finally {
       await stop(running)
     }

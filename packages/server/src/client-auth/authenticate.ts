@@ -4,6 +4,7 @@
  * constant time, and throttle failures per caller (brute force, token scanning). Credentials
  * verified moments ago are taken from a short-lived cache (verified-credentials.ts).
  */
+import { hash } from 'node:crypto'
 import { type OAuthError, oauthError } from '@keyhole/protocol'
 import type { EndpointRequest } from '../http/types.ts'
 import { fail, ok, type Result } from '../result.ts'
@@ -103,13 +104,18 @@ export async function authenticateCaller(
     return invalidClient(deps, 'client authentication is required')
   }
 
-  // Throttled callers are refused before any secret is looked at, cached or not.
-  const firstId = clientIds[0] as string
-  const ipKey = `ip:${req.remoteAddress}`
-  const clientKey = `client:${firstId}@${req.remoteAddress}`
-  const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
-  if (wait > 0) return fail(throttled(wait))
   if (known !== undefined) return ok(known.caller)
+
+  // Guesses from a throttled address or at a throttled client id are refused before any secret
+  // is looked at (RFC 6749 §2.3.1 brute force). Credentials that passed a check before are not
+  // guesses: they are checked again below, whatever the throttle says (verified-credentials.ts).
+  const ipKey = `ip:${req.remoteAddress}`
+  const clientKey = `client:${throttleId(clientIds[0] as string)}@${req.remoteAddress}`
+  const trusted = deps.verified.known(key)
+  if (!trusted) {
+    const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
+    if (wait > 0) return fail(throttled(wait))
+  }
 
   for (const candidate of candidates) {
     const principal = await deps.store.findPrincipal(candidate.clientId)
@@ -119,9 +125,20 @@ export async function authenticateCaller(
       return ok(caller)
     }
   }
+  if (trusted) deps.verified.forget(key)
   deps.failedAuth.hit(ipKey)
   deps.failedAuth.hit(clientKey)
   return invalidClient(deps, 'client authentication failed')
+}
+
+const MAX_CLIENT_ID = 255
+
+/**
+ * A client id as a throttle key: ids longer than any configured one (255) are hashed, so that the
+ * bounded key table is bounded in bytes too.
+ */
+function throttleId(id: string): string {
+  return id.length <= MAX_CLIENT_ID ? id : `#${hash('sha256', id, 'base64')}`
 }
 
 /** The auth-scheme is case-insensitive (RFC 9110 §11.1); the first space ends it. */

@@ -26,26 +26,48 @@ export interface VerifiedCredential {
 }
 
 export interface VerifiedCredentials {
+  /** Verified less than `ttlMs` ago: taken as verified without a check. */
   get(key: string): VerifiedCredential | undefined
+  /**
+   * These exact credentials passed a check within the last hour. They are checked against the
+   * store again, but the failed-authentication throttle does not hold them back: it is there for
+   * guesses, and a guess never has this key (the key is a hash of the credentials themselves).
+   * So a flood of wrong secrets from one address (a proxy every caller shares) locks out no
+   * caller that has authenticated before.
+   */
+  known(key: string): boolean
   remember(key: string, verified: VerifiedCredential): void
+  /** These credentials failed a check: they are known no more. */
+  forget(key: string): void
   clear(): void
 }
 
 const MAX_ENTRIES = 10_000
+/** How long credentials that passed a check stay known (not verified: known). */
+export const KNOWN_FOR_MS = 60 * 60 * 1000
 
-/** `ttlMs` 0 turns the cache off: every request is checked against the store. */
+/** `ttlMs` 0 turns the verified cache off: every request is checked against the store. */
 export function createVerifiedCredentials(ttlMs: number): VerifiedCredentials {
-  if (ttlMs === 0) return { get: () => undefined, remember() {}, clear() {} }
   // No ttlAutopurge (it halves set speed); expired entries are dropped when read. updateAgeOnGet
   // stays off: the age counts from the check against the store, not from the last use.
-  const entries = new LRUCache<string, VerifiedCredential>({ max: MAX_ENTRIES, ttl: ttlMs })
+  const entries =
+    ttlMs === 0
+      ? undefined
+      : new LRUCache<string, VerifiedCredential>({ max: MAX_ENTRIES, ttl: ttlMs })
+  const knownKeys = new LRUCache<string, true>({ max: MAX_ENTRIES, ttl: KNOWN_FOR_MS })
   return {
-    get: (key) => entries.get(key),
+    get: (key) => entries?.get(key),
+    known: (key) => knownKeys.has(key),
     remember(key, verified) {
-      entries.set(key, verified)
+      entries?.set(key, verified)
+      knownKeys.set(key, true)
+    },
+    forget(key) {
+      entries?.delete(key)
+      knownKeys.delete(key)
     },
     clear() {
-      entries.clear()
+      entries?.clear()
     },
   }
 }

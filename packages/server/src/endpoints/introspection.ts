@@ -43,12 +43,26 @@ export function introspectionEndpoint(
         ? visibleTo(principal, record, deps.issuer)
         : undefined
     if (answer === undefined) {
-      // A well-formed token that is not active for this caller is what scanning produces.
-      deps.inactiveIntrospection.hit(scanKey)
+      // RFC 7662 §4 token scanning: counted are answers about tokens that were meant for this
+      // caller and are not active (expired, revoked, not yet valid): what trying leaked tokens
+      // produces. Tokens nobody issued, and tokens for someone else, are not counted: a resource
+      // server passes on whatever its own callers send, so counting them would let anyone who can
+      // reach an API spend its budget and cut it off from introspection (the checksum is a
+      // public CRC-32, as secret scanners need). Guessing a 256-bit token is hopeless anyway.
+      if (record !== undefined && meantFor(principal, record)) {
+        deps.inactiveIntrospection.hit(scanKey)
+      }
       return json(200, INACTIVE)
     }
     return json(200, answer)
   }
+}
+
+/** Whether the token was issued for `caller` to see active: its audience, or its own client. */
+function meantFor(caller: Principal, record: TokenRecord): boolean {
+  return caller.kind === 'resource'
+    ? record.kind === 'access_token' && record.audience.includes(caller.audience)
+    : record.clientId === caller.id
 }
 
 /**

@@ -41,6 +41,25 @@ class Params implements FormParams {
 
 export const EMPTY_FORM: FormParams = new Params()
 
+/** The parameter names Keyhole's endpoints read (RFC 6749, 7009, 7521, 7662, 8707). */
+const PARAMETER_NAMES: ReadonlySet<string> = new Set([
+  'grant_type',
+  'scope',
+  'resource',
+  'audience',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'token',
+  'token_type_hint',
+  'refresh_token',
+  'code',
+  'redirect_uri',
+  'code_verifier',
+  'state',
+])
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function decodeComponent(raw: string): string | undefined {
@@ -75,15 +94,11 @@ export function parseForm(body: Uint8Array, repeatable: ReadonlySet<string>): Re
     // RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted".
     if (value === '') continue
     if (params.count(name) === 1 && !repeatable.has(name)) {
-      return fail(oauthError('invalid_request', `parameter "${safeName(name)}" is repeated`))
+      // Only the protocol's own names are echoed: anything else may be a pasted token or secret.
+      const which = PARAMETER_NAMES.has(name) ? `parameter "${name}"` : 'a parameter'
+      return fail(oauthError('invalid_request', `${which} is repeated`))
     }
     params.add(name, value)
   }
   return ok(params)
-}
-
-/** Parameter names are echoed in errors; keep them short and printable. */
-export function safeName(name: string): string {
-  const printable = name.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?')
-  return printable.length > 40 ? `${printable.slice(0, 40)}...` : printable
 }
