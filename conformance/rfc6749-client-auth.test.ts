@@ -1045,16 +1045,16 @@ describe('bad input on /token, /introspect and /revoke', () => {
       `POST /token HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`,
       `POST /token HTTP/1.1\r\nHost: ${host}\r\nBad Header: x\r\n\r\n`,
       `POST /token HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Basic a\x00b\r\n\r\n`,
-      `POST /token HTTP/1.1\r\nHost: ${host}\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`,
     ]
     for (const request of requests) {
       const res = await rawExchange(server, request)
-      assert.ok(
-        res.status === 400 || res.status === 431,
-        `${JSON.stringify(request.slice(0, 60))}: ${res.status}`,
-      )
+      assert.equal(res.status, 400, JSON.stringify(request.slice(0, 60)))
       await assertServing(server)
     }
+    // RFC 6585 §5: headers over node's limit are 431, not a generic 400.
+    const huge = `POST /token HTTP/1.1\r\nHost: ${host}\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`
+    assert.equal((await rawExchange(server, huge)).status, 431)
+    await assertServing(server)
   })
 
   test('a body cut short by the client is dropped quietly: no error log, and the server keeps serving', async () => {

@@ -45,18 +45,23 @@ export async function createAuthorizationServer(
   const clock = options.clock ?? systemClock
   const verified = createVerifiedCredentials(config.clientAuthentication.verifiedCacheMs)
   const store = forgettingOnSync(options.store ?? openStore(config.storage), verified)
-  await store.syncPrincipals('config', [...config.resources, ...config.clients])
-  for (const warning of config.warnings) logger.log('warn', warning)
-
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 })
   server.keepAliveTimeout = 65_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject)
-      resolve()
+  try {
+    await store.syncPrincipals('config', [...config.resources, ...config.clients])
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
-  })
+  } catch (err) {
+    // A start that fails (the port taken, a config the store refuses) leaves no file open.
+    if (options.store === undefined) await store.close()
+    throw err
+  }
+  for (const warning of config.warnings) logger.log('warn', warning)
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host}:${address.port}`
@@ -130,10 +135,23 @@ export async function createAuthorizationServer(
       logRequests: config.log.requests,
     }),
   )
-  server.on('clientError', (_err, socket) => {
-    // Malformed HTTP (or headers over the limit): answer 400 and drop the connection, never crash.
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
-    else socket.destroy()
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Malformed HTTP, headers over the limit, a request too slow: answer and drop the connection,
+    // never crash. As node's own handler does: not while an earlier request's answer is on its
+    // way on this connection (a raw status line would be taken for that answer), and 431 or 408
+    // where they apply (RFC 6585 §5, RFC 9110 §15.5.9).
+    const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    if (!socket.writable || pending?.headersSent === true) {
+      socket.destroy()
+      return
+    }
+    socket.end(
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+    )
   })
 
   const sweep = setInterval(() => {

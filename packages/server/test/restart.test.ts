@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { tokenHash } from '@keyhole/server'
+import { createAuthorizationServer, createLogger, parseConfig, tokenHash } from '@keyhole/server'
 import {
   fixtureConfig,
   getToken,
@@ -44,4 +45,27 @@ test('BCP-04 the database files hold token hashes, never a raw token or secret',
   assert.ok(!bytes.includes(token), 'the raw token is not')
   for (const secret of ['shop-secret', 'orders-secret']) assert.ok(!bytes.includes(secret), secret)
   rmSync(local, { recursive: true, force: true })
+})
+
+test('a start that fails (the port is taken) closes the database it opened', async () => {
+  const local = mkdtempSync(join(tmpdir(), 'keyhole-failed-start-'))
+  const taken = createNetServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  const port = (taken.address() as AddressInfo).port
+  try {
+    const path = join(local, 'keyhole.db')
+    const config = parseConfig({ ...fixtureConfig(), port, storage: `sqlite:${path}` }, local)
+    await assert.rejects(
+      createAuthorizationServer(config, { logger: createLogger({ level: 'error' }) }),
+      /EADDRINUSE/,
+    )
+    // SQLite removes the WAL and shared-memory files when the last connection closes.
+    assert.deepEqual(
+      readdirSync(local).filter((f) => f.startsWith('keyhole.db')),
+      ['keyhole.db'],
+    )
+  } finally {
+    await new Promise<void>((resolve) => taken.close(() => resolve()))
+    rmSync(local, { recursive: true, force: true })
+  }
 })

@@ -156,6 +156,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await store.findToken(live.hash), live)
     })
 
+    test('deleteExpiredTokens clears a backlog larger than one batch, and counts it', async () => {
+      const expired = Array.from({ length: 2_345 }, () => token({ expiresAt: at(1_000) }))
+      for (const record of expired) await store.insertToken(record)
+      const live = token({ expiresAt: at(3_000_000_000) })
+      await store.insertToken(live)
+      assert.ok((await store.deleteExpiredTokens(at(2_000))) >= expired.length)
+      for (const record of [expired[0], expired[1_500], expired[2_344]]) {
+        assert.equal(await store.findToken((record as TokenRecord).hash), undefined)
+      }
+      assert.deepEqual(await store.findToken(live.hash), live)
+    })
+
     test('acknowledged writes survive a restart', async () => {
       const record = token()
       await store.insertToken(record)

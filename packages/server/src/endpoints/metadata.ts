@@ -44,7 +44,10 @@ export function buildMetadata(input: MetadataInput): AuthorizationServerMetadata
   }
 }
 
-/** Built on each request from the store, so scopes added while running are listed at once. */
+/**
+ * Built on each request from the store, so this server lists scopes added while running at once
+ * (an HTTP cache may keep the document up to its max-age, five minutes).
+ */
 export function metadataEndpoint(
   input: Omit<MetadataInput, 'scopes'>,
   deps: Pick<Deps, 'store'>,

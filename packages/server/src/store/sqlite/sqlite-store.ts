@@ -154,6 +154,9 @@ function tokenRecordOf(hash: TokenHash, json: string): TokenRecord {
   }
 }
 
+/** Expired tokens deleted per statement by the sweep. */
+const SWEEP_BATCH = 1_000
+
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
   const db = new Database(options.path)
@@ -192,7 +195,11 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const revokeGrant = db.prepare<{ hash: string; at: number }>(`
     UPDATE tokens SET revoked_at = @at
     WHERE revoked_at IS NULL AND grant_id = (SELECT grant_id FROM tokens WHERE hash = @hash)`)
-  const deleteExpired = db.prepare<[number]>('DELETE FROM tokens WHERE expires_at < ?')
+  // In batches, yielding between them: after downtime the backlog can be large, and a single
+  // statement would hold the event loop (every request) for its whole length.
+  const deleteExpired = db.prepare<[number, number]>(
+    'DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)',
+  )
   const ping = db.prepare('SELECT 1')
 
   const sync = db.transaction((source: PrincipalSource, principals: readonly Principal[]) => {
@@ -247,7 +254,13 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       return revokeGrant.run({ hash, at }).changes
     },
     async deleteExpiredTokens(before) {
-      return deleteExpired.run(before).changes
+      let deleted = 0
+      for (;;) {
+        const changes = deleteExpired.run(before, SWEEP_BATCH).changes
+        deleted += changes
+        if (changes < SWEEP_BATCH || !db.open) return deleted
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
     },
     async ping() {
       ping.get()
