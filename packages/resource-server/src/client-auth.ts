@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { basicAuthorization } from '@keyhole/protocol'
 import { importJWK, type JWK, SignJWT } from 'jose'
+import { DiscoveryError } from './discovery.ts'
 import type { ClientCredentials } from './options.ts'
 
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -96,15 +97,24 @@ export function createClientAuthentication(
     async apply() {
       // RFC 7523 §3: iss = sub = client_id; aud = the issuer identifier (checklist Q-07: the value
       // every server accepts, and the only one RFC 7523bis allows); short-lived, single-use jti.
-      const assertion = await new SignJWT({})
-        .setProtectedHeader({ alg, ...(keyId === undefined ? {} : { kid: keyId }) })
-        .setIssuer(clientId)
-        .setSubject(clientId)
-        .setAudience(issuer)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('60s')
-        .sign(await signingKey())
+      let assertion: string
+      try {
+        assertion = await new SignJWT({})
+          .setProtectedHeader({ alg, ...(keyId === undefined ? {} : { kid: keyId }) })
+          .setIssuer(clientId)
+          .setSubject(clientId)
+          .setAudience(issuer)
+          .setJti(randomUUID())
+          .setIssuedAt()
+          .setExpirationTime('60s')
+          .sign(await signingKey())
+      } catch {
+        // A key that cannot sign (not a private key, wrong alg) is a misconfiguration: like an AS
+        // refusing our credentials, a 503 that says so, never a thrown error or "invalid token".
+        // The message is fixed: the key's own error text may quote key material.
+        key = undefined
+        throw new DiscoveryError(`credentials.privateKey cannot sign ${alg} client assertions`)
+      }
       return {
         headers: {},
         form: {

@@ -114,6 +114,12 @@ const sha256 = (value: string) => hash('sha256', value, 'base64url')
 const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop'])
 const NO_POLICY: Policy = Object.freeze({})
 
+function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false
+  const { protocol } = new URL(value)
+  return protocol === 'https:' || protocol === 'http:'
+}
+
 /** Freeze an AS-given value and everything in it (claims are plain JSON: objects and arrays). */
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
@@ -158,6 +164,14 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       new URL(io.issuer)
     } catch {
       throw new VerifierOptionsError(`${path}.issuer must be an absolute URL`)
+    }
+    for (const [name, value] of [
+      ['introspectionEndpoint', io.introspectionEndpoint],
+      ['jwksUri', io.jwksUri],
+    ] as const) {
+      if (value !== undefined && !isHttpUrl(value)) {
+        throw new VerifierOptionsError(`${path}.${name} must be an absolute http(s) URL`)
+      }
     }
     const strategy = io.strategy ?? 'introspect'
     const needsIntrospection = strategy !== 'jwt'

@@ -923,6 +923,46 @@ test('Q-07 private_key_jwt authenticates with a signed assertion (aud = issuer)'
   }
 })
 
+test('Q-05 Q-07 a private key that cannot sign is a 503 naming the key, never a rejected promise, and not cached', async () => {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  // a public key where the private one belongs: importable, but it cannot sign
+  const notPrivate = { ...(publicKey.export({ format: 'jwk' }) as JWK), alg: 'ES256' }
+  const events: VerifierEvent[] = []
+  const verifier = verifierFor({
+    credentials: { clientId: 'orders-jwt', privateKey: notPrivate },
+    onEvent: (event) => events.push(event),
+  })
+  const token = kit.issueToken()
+  for (let i = 0; i < 2; i++) {
+    const failure = unavailable(await verifier.verify(request(token)))
+    assert.equal(failure.description.includes('"d"'), false)
+  }
+  assert.equal(kit.introspectionCount, 0, 'nothing is sent without a signed assertion')
+  const reasons = events.flatMap((e) => (e.type === 'as_error' ? [e.reason] : []))
+  assert.equal(reasons.length, 2, 'asked again each time: an error is never cached')
+  assert.match(reasons[0] ?? '', /privateKey cannot sign ES256/)
+})
+
+test('M-08 an introspectionEndpoint or jwksUri that is not an http(s) URL is refused when the verifier is made', () => {
+  for (const [option, value] of [
+    ['introspectionEndpoint', 'not a url'],
+    ['introspectionEndpoint', 'ftp://as.example.test/introspect'],
+    ['jwksUri', '/jwks'],
+  ] as const) {
+    assert.throws(
+      () =>
+        createTokenVerifier({
+          issuer: kit.issuer,
+          audience: AUDIENCE,
+          credentials: kit.credentials,
+          [option]: value,
+        }),
+      (err: Error) =>
+        err.name === 'VerifierOptionsError' && err.message.includes(`options.${option}`),
+    )
+  }
+})
+
 // --- RFC 9701 signed answers (checklist J-19, P-14) ---------------------------------------------
 
 /** An RFC 9701 answer as the kit would sign it, with one thing changed. */
