@@ -85,7 +85,7 @@ const ConfigSchema = v.strictObject({
     v.strictObject({
       /** Failed client authentications, per source address and per client id + address. Default 20 a minute. */
       failedAuth: v.optional(Limit, { limit: 20, windowSeconds: 60 }),
-      /** Introspections of well-formed tokens that answer inactive, per caller. Default 300 a minute. */
+      /** Inactive answers about tokens meant for the caller (expired, revoked), per caller. Default 300 a minute. */
       inactiveIntrospection: v.optional(Limit, { limit: 300, windowSeconds: 60 }),
     }),
     {},

@@ -6,7 +6,8 @@
  * secret was checked against the store, and using it does not extend it. A credential removed or
  * re-keyed in the store by another process keeps working for at most that long in this process;
  * changes made through this process (syncPrincipals) empty the cache at once. Only successes are
- * remembered, and the failed-authentication throttle is checked before an entry is used.
+ * remembered; credentials that passed are no guesses, so the failed-authentication throttle does not
+ * hold them back (authenticate.ts).
  *
  * Keys are SHA-256 of what the caller presented (the Authorization header value, or the client_id
  * and secret of client_secret_post), never the raw secret. The table is bounded.
