@@ -134,8 +134,8 @@ export async function authenticateCaller(
 const MAX_CLIENT_ID = 255
 
 /**
- * A client id as a throttle key: ids longer than any configured one (255) are hashed, so that the
- * bounded key table is bounded in bytes too.
+ * A client id as a throttle key: ids over 255 characters (the longest a configured id may be) are
+ * hashed, so that the bounded key table is bounded in bytes too.
  */
 function throttleId(id: string): string {
   return id.length <= MAX_CLIENT_ID ? id : `#${hash('sha256', id, 'base64')}`

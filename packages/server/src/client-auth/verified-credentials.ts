@@ -45,7 +45,7 @@ export interface VerifiedCredentials {
 
 const MAX_ENTRIES = 10_000
 /** How long credentials that passed a check stay known (not verified: known). */
-export const KNOWN_FOR_MS = 60 * 60 * 1000
+const KNOWN_FOR_MS = 60 * 60 * 1000
 
 /** `ttlMs` 0 turns the verified cache off: every request is checked against the store. */
 export function createVerifiedCredentials(ttlMs: number): VerifiedCredentials {
