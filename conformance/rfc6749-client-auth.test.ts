@@ -1277,3 +1277,56 @@ describe('configured limits: body size, strict Basic decoding, failed-authentica
     assert.equal(metadata.status, 200)
   })
 })
+
+describe('O-04 behind a trusted reverse proxy: throttles count per forwarded client', () => {
+  let proxied: RunningServer
+  let direct: RunningServer
+  before(async () => {
+    const throttle = { failedAuth: { limit: 3, windowSeconds: 60 } }
+    ;[proxied, direct] = await Promise.all([
+      startServer(suiteConfig({ throttle, trustedProxies: ['127.0.0.1'] })),
+      startServer(suiteConfig({ throttle })),
+    ])
+  })
+  after(() => Promise.all([proxied.stop(), direct.stop()]))
+
+  const from = (server: RunningServer, forwardedFor: string, caller: Caller) =>
+    post(`${server.issuer}/token`, {
+      basic: caller,
+      headers: { 'x-forwarded-for': forwardedFor },
+      form: { grant_type: 'client_credentials' },
+    })
+
+  test('O-04 one client guessing behind the proxy is throttled; another client behind the same proxy is not', async () => {
+    for (let i = 0; i < 3; i++) {
+      expectInvalidClient(await from(proxied, '203.0.113.7', ['shop', `wrong-${i}`]))
+    }
+    expectError(
+      await from(proxied, '203.0.113.7', ['shop', 'wrong-3']),
+      429,
+      'temporarily_unavailable',
+    )
+    // the guesser's address waits even with a right secret it has not been seen to use
+    expectError(await from(proxied, '203.0.113.7', OTHER), 429, 'temporarily_unavailable')
+    // another client, never seen before, through the same proxy connection address
+    expectToken(await from(proxied, '198.51.100.20', OTHER))
+    // what a client prepends to X-Forwarded-For is not its address: the proxy's last hop is
+    expectError(
+      await from(proxied, '198.51.100.20, 203.0.113.7', ['shop', 'wrong-4']),
+      429,
+      'temporarily_unavailable',
+    )
+  })
+
+  test('O-04 without trustedProxies, X-Forwarded-For is ignored: changing it does not escape the throttle', async () => {
+    for (let i = 0; i < 3; i++) {
+      expectInvalidClient(await from(direct, `203.0.113.${i}`, ['shop', `wrong-${i}`]))
+    }
+    expectError(
+      await from(direct, '203.0.113.99', ['shop', 'wrong-3']),
+      429,
+      'temporarily_unavailable',
+    )
+    expectError(await from(direct, '198.51.100.20', OTHER), 429, 'temporarily_unavailable')
+  })
+})

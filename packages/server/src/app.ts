@@ -13,6 +13,7 @@ import { introspectionEndpoint } from './endpoints/introspection.ts'
 import { metadataEndpoint } from './endpoints/metadata.ts'
 import { revocationEndpoint } from './endpoints/revocation.ts'
 import { tokenEndpoint } from './endpoints/token.ts'
+import { trustedProxies } from './http/client-address.ts'
 import { createRequestListener } from './http/server.ts'
 import type { Route } from './http/types.ts'
 import { createLogger, describeError, type Logger } from './log.ts'
@@ -133,6 +134,7 @@ export async function createAuthorizationServer(
       bodyLimit: config.limits.bodyBytes,
       logger,
       logRequests: config.log.requests,
+      proxies: trustedProxies(config.trustedProxies),
     }),
   )
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

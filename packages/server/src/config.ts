@@ -4,6 +4,7 @@
  * docs/configuration.md is the reference; keep the two together.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import * as v from 'valibot'
 import type { LogLevel } from './log.ts'
@@ -63,6 +64,19 @@ const ClientSchema = v.strictObject({
   accessTokenTtl: v.optional(Seconds(86_400), 600),
 })
 
+/** An IP address, or a CIDR range with a prefix length that fits its family. */
+const ProxyAddress = v.pipe(
+  v.string(),
+  v.check((entry) => {
+    const [address, prefix, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    if (family === 0 || extra !== undefined) return false
+    if (prefix === undefined) return true
+    if (!/^[0-9]{1,3}$/.test(prefix)) return false
+    return Number(prefix) <= (family === 4 ? 32 : 128)
+  }, 'must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8)'),
+)
+
 const ConfigSchema = v.strictObject({
   /** The issuer identifier (RFC 8414 §2). Default: http://{host}:{port}. */
   issuer: v.optional(v.string()),
@@ -74,6 +88,12 @@ const ConfigSchema = v.strictObject({
   storage: v.optional(v.string(), 'sqlite:./keyhole.db'),
   resources: v.optional(v.array(ResourceSchema), []),
   clients: v.optional(v.array(ClientSchema), []),
+  /**
+   * Reverse proxies in front of Keyhole (addresses or CIDR ranges): for connections from them, the
+   * client address the throttles use is read from X-Forwarded-For. Default none: the header is
+   * ignored, since any client could send it.
+   */
+  trustedProxies: v.optional(v.array(ProxyAddress), []),
   limits: v.optional(
     v.strictObject({
       /** Largest request body, in bytes. Default 16384. */
@@ -146,6 +166,8 @@ export interface ServerConfig {
   readonly storage: StorageConfig
   readonly resources: readonly ResourceRecord[]
   readonly clients: readonly ClientRecord[]
+  /** Reverse proxies whose X-Forwarded-For names the client: addresses or CIDR ranges. */
+  readonly trustedProxies: readonly string[]
   readonly limits: { readonly bodyBytes: number }
   readonly throttle: { readonly failedAuth: RateLimit; readonly inactiveIntrospection: RateLimit }
   readonly features: {
@@ -329,6 +351,7 @@ export function parseConfig(
     storage,
     resources,
     clients,
+    trustedProxies: raw.trustedProxies,
     limits: raw.limits,
     throttle: raw.throttle,
     features: raw.features,

@@ -28,6 +28,7 @@ describe('configuration', () => {
   test('defaults are filled in and secrets are kept only as hashes', () => {
     const config = parseConfig(base, '/etc/keyhole')
     assert.equal(config.issuer, undefined)
+    assert.deepEqual(config.trustedProxies, [])
     assert.equal(config.port, 9400)
     assert.equal(config.host, '127.0.0.1')
     assert.deepEqual(config.storage, {
@@ -125,6 +126,21 @@ describe('configuration', () => {
       /^clientAuthentication\.verifiedCacheMs: /,
     ],
     ['not an object', 'hello', /^\(root\): /],
+    [
+      'trusted proxy that is not an address',
+      { ...base, trustedProxies: ['proxy.internal'] },
+      /^trustedProxies\[0\]: must be an IP address or a CIDR range/,
+    ],
+    [
+      'trusted proxy range with a prefix too long',
+      { ...base, trustedProxies: ['127.0.0.1', '10.0.0.0/33'] },
+      /^trustedProxies\[1\]: /,
+    ],
+    [
+      'trusted proxy range twice',
+      { ...base, trustedProxies: ['fd00::/8/8'] },
+      /^trustedProxies\[0\]: /,
+    ],
   ]
   for (const [name, input, expected] of cases) {
     test(`${name}: the error names the option path`, () => {

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { errorBody, isOAuthError, type OAuthError, oauthError } from '@keyhole/protocol'
 import { describeError, type Logger } from '../log.ts'
+import { clientAddress, type TrustedProxies } from './client-address.ts'
 import { EMPTY_FORM, type FormParams, parseForm } from './form.ts'
 import type { EndpointRequest, EndpointResult, Route } from './types.ts'
 
@@ -19,6 +20,8 @@ export interface HttpOptions {
   readonly bodyLimit: number
   readonly logger: Logger
   readonly logRequests: boolean
+  /** Reverse proxies whose X-Forwarded-For names the client (`trustedProxies`); none by default. */
+  readonly proxies?: TrustedProxies | undefined
 }
 
 interface CompiledRoute {
@@ -47,6 +50,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 interface RequestHeaders {
   readonly contentTypes: readonly string[]
   readonly authorizations: readonly string[]
+  /** Read only when proxies are trusted. */
+  readonly forwardedFor: readonly string[]
 }
 
 export function createRequestListener(options: HttpOptions): RequestListener {
@@ -104,7 +109,7 @@ export function createRequestListener(options: HttpOptions): RequestListener {
       )
       return
     }
-    const headers = readHeaders(req.rawHeaders)
+    const headers = readHeaders(req.rawHeaders, options.proxies !== undefined)
     if (compiled.route.method !== 'POST') {
       discard(req)
       respond(req, res, compiled, method, path, headers, EMPTY_FORM)
@@ -158,7 +163,11 @@ export function createRequestListener(options: HttpOptions): RequestListener {
         path,
         authorizations: headers.authorizations,
         form,
-        remoteAddress: req.socket.remoteAddress ?? '',
+        remoteAddress: clientAddress(
+          req.socket.remoteAddress ?? '',
+          headers.forwardedFor,
+          options.proxies,
+        ),
       }
       writeResult(res, await compiled.route.handle(request), compiled.noStore)
     } catch (err) {
@@ -179,10 +188,14 @@ export function createRequestListener(options: HttpOptions): RequestListener {
   }
 }
 
-/** Content-Type and Authorization, every value of each (names compared as node lower-cases them). */
-function readHeaders(raw: readonly string[]): RequestHeaders {
+/**
+ * Content-Type and Authorization (and X-Forwarded-For when proxies are trusted), every value of
+ * each (names compared as node lower-cases them).
+ */
+function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders {
   let contentTypes: string[] | undefined
   let authorizations: string[] | undefined
+  let forwardedFor: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     if (name.length === 12 && name.toLowerCase() === 'content-type') {
@@ -191,9 +204,16 @@ function readHeaders(raw: readonly string[]): RequestHeaders {
     } else if (name.length === 13 && name.toLowerCase() === 'authorization') {
       authorizations ??= []
       authorizations.push(raw[i + 1] as string)
+    } else if (forwarded && name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
+      forwardedFor ??= []
+      forwardedFor.push(raw[i + 1] as string)
     }
   }
-  return { contentTypes: contentTypes ?? NONE, authorizations: authorizations ?? NONE }
+  return {
+    contentTypes: contentTypes ?? NONE,
+    authorizations: authorizations ?? NONE,
+    forwardedFor: forwardedFor ?? NONE,
+  }
 }
 
 function checkPostHeaders(contentTypes: readonly string[], query: string): OAuthError | undefined {
