@@ -13,7 +13,7 @@ export function parsePort(value: string): number {
 
 const program = new Command()
   .name('keyhole')
-  .description('OAuth 2.0 token introspection: authorization server, secrets, probes')
+  .description('OAuth 2.0 token introspection: run the authorization server, hash secrets')
   .showHelpAfterError()
 
 program
@@ -27,7 +27,7 @@ program
 program
   .command('demo')
   .description(
-    'run the server on a sample config and print a get / introspect / revoke walk-through',
+    'run the server on a config with plain secrets (npm start uses examples/demo/keyhole.json) and print a get / introspect / revoke walk-through',
   )
   .requiredOption(
     '-c, --config <file>',

@@ -68,6 +68,17 @@ describe('keyhole serve', () => {
     assert.match(out.stderr, /cannot read the file \(ENOENT\)/)
   })
 
+  test('a storage path that cannot be opened exits 2 naming the option, without a stack trace', async () => {
+    const notAFolder = join(dir, 'plain-file')
+    writeFileSync(notAFolder, 'x')
+    const file = join(dir, 'bad-storage.json')
+    writeFileSync(file, JSON.stringify({ storage: `sqlite:${join(notAFolder, 'keyhole.db')}` }))
+    const out = await keyhole(['serve', '--config', file, '--port', '0'])
+    assert.equal(out.code, 2, out.stderr)
+    assert.match(out.stderr, /storage: cannot open .*plain-file.*\((EEXIST|ENOTDIR)\)/)
+    assert.doesNotMatch(out.stderr, /\n\s+at /)
+  })
+
   test('a bad --port is refused before anything starts', async () => {
     const out = await keyhole(['serve', '--config', 'x.json', '--port', 'eighty'])
     assert.notEqual(out.code, 0)

@@ -37,6 +37,8 @@ export interface StartOptions {
 }
 
 const SWEEP_INTERVAL_MS = 60_000
+/** How long `close()` lets requests in flight finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 5_000
 
 export async function createAuthorizationServer(
   config: ServerConfig,
@@ -127,16 +129,20 @@ export async function createAuthorizationServer(
       handle: revocationEndpoint(deps),
     })
   }
-  server.on(
-    'request',
-    createRequestListener({
-      routes,
-      bodyLimit: config.limits.bodyBytes,
-      logger,
-      logRequests: config.log.requests,
-      proxies: trustedProxies(config.trustedProxies),
-    }),
-  )
+  const listener = createRequestListener({
+    routes,
+    bodyLimit: config.limits.bodyBytes,
+    logger,
+    logRequests: config.log.requests,
+    proxies: trustedProxies(config.trustedProxies),
+  })
+  let closing = false
+  server.on('request', (req, res) => {
+    // While closing, every answer ends its connection: a keep-alive client (a resource server's
+    // pool) would otherwise keep one open, and serve on it, for ever.
+    if (closing) res.setHeader('Connection', 'close')
+    listener(req, res)
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed HTTP, headers over the limit, a request too slow: answer and drop the connection,
     // never crash. As node's own handler does: not while an earlier request's answer is on its
@@ -173,9 +179,12 @@ export async function createAuthorizationServer(
     issuer,
     async close() {
       clearInterval(sweep)
+      closing = true
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
+        // Requests in flight get this long to finish; then their connections are cut.
+        setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref()
       })
       if (options.store === undefined) await store.close()
       logger.flush?.()

@@ -166,5 +166,14 @@ describe('configuration', () => {
       clients: [{ id: 'shop', secret: 'hunter2-very-secret', secretHash: 'nope' }],
     })
     assert.ok(!problems.join('\n').includes('hunter2'))
+    // nor a secret written where something else belongs
+    for (const input of [
+      { ...base, clients: ['shop:hunter2-very-secret'] },
+      { ...base, resources: [{ ...base.resources[0], audience: ['hunter2-very-secret'] }] },
+      { ...base, log: { level: 'hunter2-very-secret' } },
+    ]) {
+      const text = problemsOf(input).join('\n')
+      assert.ok(!text.includes('hunter2'), text)
+    }
   })
 })

@@ -32,7 +32,15 @@ export async function startOrExit(config: ServerConfig): Promise<AuthorizationSe
   try {
     return await createAuthorizationServer(config)
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keyhole: ${err.message}\n`)
+      process.exit(2)
+    }
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      process.stderr.write(`keyhole: host: cannot resolve ${config.host} (${code})\n`)
+      process.exit(2)
+    }
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       process.stderr.write(
         `keyhole: cannot listen on ${config.host}:${config.port} (${code}); choose another --port or --host\n`,
@@ -47,7 +55,12 @@ export function closeOnSignal(server: AuthorizationServer): void {
   const stop = () => {
     server.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: unknown) => {
+        process.stderr.write(
+          `keyhole: could not close cleanly: ${err instanceof Error ? err.message : String(err)}\n`,
+        )
+        process.exit(1)
+      },
     )
   }
   process.once('SIGINT', stop)

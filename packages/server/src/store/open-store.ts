@@ -1,10 +1,19 @@
-import type { StorageConfig } from '../config.ts'
+import { ConfigError, type StorageConfig } from '../config.ts'
 import { openSqliteStore } from './sqlite/sqlite-store.ts'
 import type { Store } from './store.ts'
 
+/**
+ * Open the configured store. A store that cannot be opened (a path in a folder that is a file,
+ * no permission, a database from a newer Keyhole) is a configuration problem that names the option.
+ */
 export function openStore(storage: StorageConfig): Store {
-  switch (storage.kind) {
-    case 'sqlite':
-      return openSqliteStore({ path: storage.path, durability: storage.durability })
+  try {
+    switch (storage.kind) {
+      case 'sqlite':
+        return openSqliteStore({ path: storage.path, durability: storage.durability })
+    }
+  } catch (err) {
+    const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : ''
+    throw new ConfigError([`storage: cannot open ${storage.path} (${reason})`])
   }
 }
