@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { basicAuthorization } from '@keyhole/protocol'
+import { createTokenVerifier } from '@keyhole/resource-server'
 import {
   startTestAuthorizationServer,
   type TestAuthorizationServer,
@@ -189,6 +190,53 @@ test('Q-07 private_key_jwt is verified against the registered public JWK, single
   assert.equal((await post({ ...form, client_assertion: otherAud })).status, 401)
   const forged = `${(await assertion()).slice(0, -4)}AAAA`
   assert.equal((await post({ ...form, client_assertion: forged })).status, 401)
+})
+
+test('Q-07 private_key_jwt works with every advertised algorithm, for keys that do not name theirs', async () => {
+  const keys = {
+    RS256: generateKeyPairSync('rsa', { modulusLength: 2048 }),
+    PS256: generateKeyPairSync('rsa', { modulusLength: 2048 }),
+    ES256: generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+    ES384: generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    EdDSA: generateKeyPairSync('ed25519'),
+  }
+  const clients = Object.entries(keys).map(([alg, pair]) => ({
+    clientId: `signed-${alg}`,
+    // as node exports it: no "alg" member
+    publicJwk: pair.publicKey.export({ format: 'jwk' }) as JWK,
+  }))
+  const signed = await startTestAuthorizationServer({
+    audience: 'https://orders.example.test',
+    clients,
+  })
+  try {
+    for (const [alg, pair] of Object.entries(keys)) {
+      const verifier = createTokenVerifier({
+        issuer: signed.issuer,
+        audience: 'https://orders.example.test',
+        credentials: {
+          clientId: `signed-${alg}`,
+          privateKey: pair.privateKey.export({ format: 'jwk' }) as JWK,
+          alg,
+        },
+        dpop: false,
+      })
+      try {
+        const request = {
+          method: 'GET',
+          url: '/',
+          headers: { authorization: `Bearer ${signed.issueToken()}` },
+        }
+        const result = await verifier.verify(request)
+        assert.ok(result.ok, `${alg}: ${result.ok ? '' : result.description}`)
+        assert.equal(signed.lastIntrospection?.clientId, `signed-${alg}`)
+      } finally {
+        await verifier.close()
+      }
+    }
+  } finally {
+    await signed.close()
+  }
 })
 
 test('J-05 an Accept for token-introspection+jwt gets an RFC 9701 answer signed with the JWKS key', async () => {

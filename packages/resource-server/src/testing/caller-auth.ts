@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { decodeJwt, importJWK, type JWK, jwtVerify } from 'jose'
+import { decodeJwt, decodeProtectedHeader, importJWK, type JWK, jwtVerify } from 'jose'
 
 /** An introspection caller registered at the test authorization server. */
 export interface TestClient {
@@ -60,16 +60,21 @@ export function createCallerAuthenticator(
     claimedId: string | null,
   ): Promise<string | undefined> {
     let iss: unknown
+    let alg: unknown
     try {
       iss = decodeJwt(assertion).iss
+      alg = decodeProtectedHeader(assertion).alg
     } catch {
       return undefined
     }
+    // The registered key is read for the assertion's algorithm when the key does not name one
+    // (keys exported by node or jose do not): every algorithm the metadata advertises works.
+    if (typeof alg !== 'string' || !ASSERTION_ALGS.includes(alg)) return undefined
     if (typeof iss !== 'string' || (claimedId !== null && claimedId !== iss)) return undefined
     const jwk = byId.get(iss)?.publicJwk
     if (jwk === undefined) return undefined
     try {
-      const key = await importJWK(jwk, jwk.alg ?? (jwk.kty === 'RSA' ? 'RS256' : 'ES256'))
+      const key = await importJWK(jwk, jwk.alg ?? alg)
       // RFC 7523 §3: iss = sub = client_id, aud names this server, exp required, jti single-use.
       const { payload } = await jwtVerify(assertion, key, {
         issuer: iss,
