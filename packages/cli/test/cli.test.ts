@@ -109,6 +109,37 @@ describe('keyhole hash-secret', () => {
     const out = await keyhole(['hash-secret'], '')
     assert.equal(out.code, 2)
   })
+
+  test('on a terminal the secret is read with echo off: it never shows', {
+    timeout: 15_000,
+  }, async (t) => {
+    // util-linux `script` gives the command a real terminal (a pty) and copies what it shows.
+    // The test's signal ends it if the test times out, so a regression fails instead of hanging.
+    const child = spawn(
+      'script',
+      ['-qec', `"${process.execPath}" "${BIN}" hash-secret`, '/dev/null'],
+      { stdio: ['pipe', 'pipe', 'pipe'], signal: t.signal, killSignal: 'SIGKILL' },
+    )
+    child.on('error', () => {})
+    let screen = ''
+    const prompted = new Promise<void>((resolve) => {
+      child.stdout.on('data', (c: Buffer) => {
+        screen += c.toString()
+        if (screen.includes('secret (hidden')) resolve()
+      })
+    })
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
+    // Typed only once the prompt is up, which is after echo was turned off.
+    await prompted
+    child.stdin.write('hunter2-typed\r')
+    assert.equal(await exited, 0)
+    child.stdin.end()
+    assert.ok(!screen.includes('hunter2'), JSON.stringify(screen))
+    assert.ok(
+      screen.includes(`sha256:${createHash('sha256').update('hunter2-typed').digest('base64url')}`),
+      JSON.stringify(screen),
+    )
+  })
 })
 
 describe('keyhole demo (npm start)', () => {
