@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { promisify } from 'node:util'
+import { openSqliteStore } from '@keyhole/server'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 const BIN = join(ROOT, 'packages/cli/bin/keyhole.js')
@@ -77,6 +78,21 @@ describe('keyhole serve', () => {
     assert.equal(out.code, 2, out.stderr)
     assert.match(out.stderr, /storage: cannot open .*plain-file.*\((EEXIST|ENOTDIR)\)/)
     assert.doesNotMatch(out.stderr, /\n\s+at /)
+  })
+
+  test('a second server on the same SQLite file exits 2 naming the option, after waiting 5 s', async () => {
+    const path = join(dir, 'owned', 'keyhole.db')
+    const owner = openSqliteStore({ path })
+    try {
+      const file = join(dir, 'owned.json')
+      writeFileSync(file, JSON.stringify({ storage: `sqlite:${path}` }))
+      const out = await keyhole(['serve', '--config', file, '--port', '0'])
+      assert.equal(out.code, 2, out.stderr)
+      assert.match(out.stderr, /storage: .*owned.keyhole\.db is in use by another Keyhole server/)
+      assert.doesNotMatch(out.stderr, /\n\s+at /)
+    } finally {
+      await owner.close()
+    }
   })
 
   test('a bad --port is refused before anything starts', async () => {

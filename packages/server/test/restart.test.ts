@@ -4,7 +4,13 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { createAuthorizationServer, createLogger, parseConfig, tokenHash } from '@keyhole/server'
+import {
+  createAuthorizationServer,
+  createLogger,
+  openSqliteStore,
+  parseConfig,
+  tokenHash,
+} from '@keyhole/server'
 import {
   fixtureConfig,
   getToken,
@@ -59,11 +65,16 @@ test('a start that fails (the port is taken) closes the database it opened', asy
       createAuthorizationServer(config, { logger: createLogger({ level: 'error' }) }),
       /EADDRINUSE/,
     )
-    // SQLite removes the WAL and shared-memory files when the last connection closes.
+    // SQLite removes the WAL and shared-memory files when the last connection closes. The owner
+    // lock's file stays (deleting a lock file races with a server waiting on it), but no longer
+    // holds the database: another server takes it at once.
     assert.deepEqual(
-      readdirSync(local).filter((f) => f.startsWith('keyhole.db')),
-      ['keyhole.db'],
+      readdirSync(local)
+        .filter((f) => f.startsWith('keyhole.db'))
+        .sort(),
+      ['keyhole.db', 'keyhole.db-lock'],
     )
+    await openSqliteStore({ path, lockWaitMs: 0 }).close()
   } finally {
     await new Promise<void>((resolve) => taken.close(() => resolve()))
     rmSync(local, { recursive: true, force: true })

@@ -142,6 +142,34 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100, 'first time kept')
     })
 
+    test('a token read before its grant is revoked is found revoked right after', async () => {
+      // A store may answer reads from memory: a write must never leave an old copy behind.
+      const grantId = randomUUID()
+      const first = token({ grantId })
+      const second = token({ grantId, kind: 'refresh_token' })
+      for (const r of [first, second]) await store.insertToken(r)
+      assert.equal((await store.findToken(first.hash))?.revokedAt, null)
+      assert.equal((await store.findToken(second.hash))?.revokedAt, null)
+      await store.revokeGrant(second.hash, at(1_800_000_100))
+      assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100)
+      assert.equal((await store.findToken(second.hash))?.revokedAt, 1_800_000_100)
+    })
+
+    test('a token read before the sweep deletes it is not found after', async () => {
+      const old = token({ expiresAt: at(1_000) })
+      await store.insertToken(old)
+      assert.deepEqual(await store.findToken(old.hash), old)
+      await store.deleteExpiredTokens(at(2_000))
+      assert.equal(await store.findToken(old.hash), undefined)
+    })
+
+    test('a hash looked up before its token is inserted is found once inserted', async () => {
+      const later = token()
+      assert.equal(await store.findToken(later.hash), undefined)
+      await store.insertToken(later)
+      assert.deepEqual(await store.findToken(later.hash), later)
+    })
+
     test('revokeGrant of an unknown hash changes nothing', async () => {
       assert.equal(await store.revokeGrant(tokenHash('nope') as TokenHash, at(1)), 0)
     })

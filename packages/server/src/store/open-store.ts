@@ -1,10 +1,12 @@
 import { ConfigError, type StorageConfig } from '../config.ts'
+import { StoreInUseError } from './sqlite/owner-lock.ts'
 import { openSqliteStore } from './sqlite/sqlite-store.ts'
 import type { Store } from './store.ts'
 
 /**
  * Open the configured store. A store that cannot be opened (a path in a folder that is a file,
- * no permission, a database from a newer Keyhole) is a configuration problem that names the option.
+ * no permission, a database from a newer Keyhole, a file another server owns) is a configuration
+ * problem that names the option.
  */
 export function openStore(storage: StorageConfig): Store {
   try {
@@ -13,6 +15,11 @@ export function openStore(storage: StorageConfig): Store {
         return openSqliteStore({ path: storage.path, durability: storage.durability })
     }
   } catch (err) {
+    if (err instanceof StoreInUseError) {
+      throw new ConfigError([
+        `storage: ${storage.path} is in use by another Keyhole server (one server per SQLite file)`,
+      ])
+    }
     const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : ''
     throw new ConfigError([`storage: cannot open ${storage.path} (${reason})`])
   }

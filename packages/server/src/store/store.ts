@@ -41,6 +41,10 @@ export interface Store {
 
   /** Acknowledged only once durable: a token that was handed out survives a restart. */
   insertToken(record: TokenRecord): Promise<void>
+  /**
+   * May be answered from memory (the SQLite store does, as the only writer of its file), but a
+   * token changed through this store is read changed right after (the contract suite checks it).
+   */
   findToken(hash: TokenHash): Promise<TokenRecord | undefined>
   /** Revoke every token of the token's grant (RFC 7009 §2.1). Returns how many tokens changed. */
   revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<number>

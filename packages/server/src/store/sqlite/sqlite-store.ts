@@ -3,19 +3,33 @@
  * statements, 100k+ point lookups a second). `synchronous=NORMAL` in WAL mode keeps every committed
  * write across a process crash or restart; `durability: 'full'` also survives power loss, at one
  * fsync per write.
+ *
+ * The server owns its file (owner-lock.ts), so every token write goes through this store: the
+ * token records it reads are kept in a bounded in-memory LRU, and every write that changes a
+ * token (revocation, the expiry sweep) drops the records it changed before it returns. A
+ * revocation is therefore seen by the very next introspection, and a hit costs no SQLite read
+ * (the read was the largest single cost of an introspection: docs/benchmarks.md).
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { LRUCache } from 'lru-cache'
 import type { EpochSeconds, TokenHash } from '../../brand.ts'
 import type { TokenKind, TokenRecord } from '../../tokens/token-record.ts'
 import type { GrantType, Principal, PrincipalSource, ResourceRecord, Store } from '../store.ts'
+import { type OwnerLock, takeOwnerLock } from './owner-lock.ts'
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' (tests, throwaway servers). */
   readonly path: string
   readonly durability?: 'normal' | 'full'
+  /** How long to wait for another server to let go of the file before refusing it. Default 5 s. */
+  readonly lockWaitMs?: number
 }
+
+/** Token records kept in memory: about 0.5 KB each. */
+const TOKEN_CACHE_ENTRIES = 10_000
+const LOCK_WAIT_MS = 5_000
 
 const SCHEMA_VERSION = 1
 
@@ -136,29 +150,43 @@ function principalOf(row: PrincipalTuple): Principal {
   }
 }
 
+/** Frozen: one record may be handed to many requests from the cache. */
 function tokenRecordOf(hash: TokenHash, json: string): TokenRecord {
   const row = JSON.parse(json) as TokenTuple
-  return {
+  return Object.freeze({
     hash,
     kind: row[0],
     jti: row[1],
     clientId: row[2],
     sub: row[3],
-    scopes: splitScopes(row[4]),
-    audience: row[5],
+    scopes: Object.freeze(splitScopes(row[4])),
+    audience: Object.freeze(row[5]),
     issuedAt: row[6] as EpochSeconds,
     notBefore: row[7] as EpochSeconds,
     expiresAt: row[8] as EpochSeconds,
     revokedAt: row[9] as EpochSeconds | null,
     grantId: row[10],
-  }
+  })
 }
 
 /** Expired tokens deleted per statement by the sweep. */
 const SWEEP_BATCH = 1_000
 
 export function openSqliteStore(options: SqliteStoreOptions): Store {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
+  const inMemory = options.path === ':memory:'
+  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true })
+  const lock = inMemory
+    ? undefined
+    : takeOwnerLock(options.path, options.lockWaitMs ?? LOCK_WAIT_MS)
+  try {
+    return openOwned(options, lock)
+  } catch (err) {
+    lock?.release()
+    throw err
+  }
+}
+
+function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): Store {
   const db = new Database(options.path)
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
@@ -192,14 +220,20 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const selectToken = db
     .prepare<[string], string>(`SELECT ${TOKEN_JSON} FROM tokens WHERE hash = ?`)
     .pluck(true)
-  const revokeGrant = db.prepare<{ hash: string; at: number }>(`
-    UPDATE tokens SET revoked_at = @at
-    WHERE revoked_at IS NULL AND grant_id = (SELECT grant_id FROM tokens WHERE hash = @hash)`)
+  // Both writes return the hashes they changed, for the cache to forget.
+  const revokeGrant = db
+    .prepare<{ hash: string; at: number }, string>(`
+      UPDATE tokens SET revoked_at = @at
+      WHERE revoked_at IS NULL AND grant_id = (SELECT grant_id FROM tokens WHERE hash = @hash)
+      RETURNING hash`)
+    .pluck(true)
   // In batches, yielding between them: after downtime the backlog can be large, and a single
   // statement would hold the event loop (every request) for its whole length.
-  const deleteExpired = db.prepare<[number, number]>(
-    'DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)',
-  )
+  const deleteExpired = db
+    .prepare<[number, number], string>(
+      'DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?) RETURNING hash',
+    )
+    .pluck(true)
   const ping = db.prepare('SELECT 1')
 
   const sync = db.transaction((source: PrincipalSource, principals: readonly Principal[]) => {
@@ -218,6 +252,12 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       })
     }
   })
+
+  // Only records that exist are kept: a token inserted later is never hidden by a cached miss.
+  const tokens = new LRUCache<string, TokenRecord>({ max: TOKEN_CACHE_ENTRIES })
+  const forget = (hashes: readonly string[]) => {
+    for (const hash of hashes) tokens.delete(hash)
+  }
 
   return {
     async syncPrincipals(source, principals) {
@@ -247,18 +287,26 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       })
     },
     async findToken(hash) {
+      const cached = tokens.get(hash)
+      if (cached !== undefined) return cached
       const row = selectToken.get(hash)
-      return row === undefined ? undefined : tokenRecordOf(hash, row)
+      if (row === undefined) return undefined
+      const record = tokenRecordOf(hash, row)
+      tokens.set(hash, record)
+      return record
     },
     async revokeGrant(hash, at) {
-      return revokeGrant.run({ hash, at }).changes
+      const changed = revokeGrant.all({ hash, at })
+      forget(changed)
+      return changed.length
     },
     async deleteExpiredTokens(before) {
       let deleted = 0
       for (;;) {
-        const changes = deleteExpired.run(before, SWEEP_BATCH).changes
-        deleted += changes
-        if (changes < SWEEP_BATCH || !db.open) return deleted
+        const changed = deleteExpired.all(before, SWEEP_BATCH)
+        forget(changed)
+        deleted += changed.length
+        if (changed.length < SWEEP_BATCH || !db.open) return deleted
         await new Promise<void>((resolve) => setImmediate(resolve))
       }
     },
@@ -266,7 +314,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       ping.get()
     },
     async close() {
+      tokens.clear()
       if (db.open) db.close()
+      lock?.release()
     },
   }
 }
