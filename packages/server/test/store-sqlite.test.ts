@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import {
   type EpochSeconds,
@@ -65,6 +65,8 @@ function record(): TokenRecord {
 test('sqlite: one server per file: a second store is refused while the first is open', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'keyhole-sqlite-')), 'owned.db')
   const first = openSqliteStore({ path: file })
+  // The lock's file keeps no rollback journal beside it.
+  assert.ok(!readdirSync(dirname(file)).some((name) => name.endsWith('-journal')))
   assert.throws(
     () => openSqliteStore({ path: file, lockWaitMs: 50 }),
     (err: Error) => err.name === 'StoreInUseError' && err.message.includes(file),

@@ -37,6 +37,8 @@ export function takeOwnerLock(path: string, waitMs: number): OwnerLock {
     // In EXCLUSIVE locking mode SQLite keeps the lock of its first write until the connection
     // closes. SQLite also keeps two connections of one process apart on the same file.
     lock.pragma('locking_mode = EXCLUSIVE')
+    // Nothing in this file needs a rollback journal: no `-lock-journal` file beside it.
+    lock.pragma('journal_mode = MEMORY')
     lock.exec(
       'CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER)',
     )
