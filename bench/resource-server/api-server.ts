@@ -1,7 +1,8 @@
 /**
- * Child process of the resource-server bench: one node:http API with the same JSON answer on three
- * routes: `/open` (no check), `/orders` (the node adapter: token + scope policy) and `/minimal`,
- * a reference: the least a warm protected route can do, written inline (find the Authorization
+ * Child process of the resource-server bench: one node:http API with the same JSON answer on four
+ * routes: `/open` (no check), `/orders` (the node adapter's `protect()`: token + scope policy, the
+ * handler in the same tick on a warm cache), `/orders-await` (the same check through `await
+ * authenticate()`) and `/minimal`, a reference: the least a warm protected route can do, written inline (find the Authorization
  * header, check the token68 shape, SHA-256 it, look it up in a Map, check exp and the scope). The
  * verifier introspects against the Keyhole server named by KEYHOLE_ISSUER; after one request per
  * token its cache (and the reference's Map) is warm, which is the state the bench measures.
@@ -10,7 +11,7 @@ import { hash } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createTokenVerifier } from '@keyhole/resource-server'
-import { authenticate } from '@keyhole/resource-server/node'
+import { authenticate, protect } from '@keyhole/resource-server/node'
 
 const issuer = process.env.KEYHOLE_ISSUER ?? ''
 const verifier = createTokenVerifier({
@@ -50,9 +51,18 @@ function minimalCheck(req: IncomingMessage): boolean | Promise<boolean> {
   return known.exp > Date.now() / 1000 && known.scopes.includes('orders:read')
 }
 
+const POLICY = { scopes: ['orders:read'] }
+const orders = protect(verifier, POLICY, (_req, res) => {
+  res.writeHead(200, HEADERS).end(BODY)
+})
+
 const server = createServer(async (req, res) => {
   if (req.url === '/orders') {
-    const token = await authenticate(verifier, req, res, { scopes: ['orders:read'] })
+    orders(req, res)
+    return
+  }
+  if (req.url === '/orders-await') {
+    const token = await authenticate(verifier, req, res, POLICY)
     if (token === undefined) return
   } else if (req.url === '/minimal') {
     const checked = minimalCheck(req)

@@ -1,8 +1,9 @@
 /**
  * The resource-server part of `npm run bench` (docs/benchmarks.md):
  * 1. verify() on a warm cache, in process, in nanoseconds per call;
- * 2. one API route protected by the node adapter beside the same route unprotected, in the same
- *    API process, loaded alternately with autocannon (50 connections). Target: ≥ 0.9×.
+ * 2. one API route protected by the node adapter (`protect()`) beside the same route unprotected,
+ *    in the same API process, loaded alternately with autocannon (50 connections). Target: ≥ 0.9×.
+ *    Also shown: the same check through `await authenticate()`.
  * 3. for reference, the same route behind the least check a warm protected route can do, written
  *    inline (api-server.ts `/minimal`): how close to the target any library can come on this machine.
  */
@@ -21,7 +22,7 @@ import { fixed, markdownTable, thousands, wholeMs } from '../lib/table.ts'
 const KEYHOLE_BIN = join(ROOT, 'packages/cli/bin/keyhole.js')
 const API_SERVER = join(ROOT, 'bench/resource-server/api-server.ts')
 export const ROUTE_GOAL = 0.9
-const ROUTES = ['open', 'orders', 'minimal'] as const
+const ROUTES = ['open', 'orders', 'orders-await', 'minimal'] as const
 type Route = (typeof ROUTES)[number]
 
 export interface RouteFigures {
@@ -38,11 +39,15 @@ export interface ResourceServerFigures {
   readonly verifyCalls: number
   readonly open: RouteFigures
   readonly protected: RouteFigures
+  /** The same check through the node adapter's `await authenticate()`. */
+  readonly awaited: RouteFigures
   readonly minimal: RouteFigures
   readonly openRounds: readonly number[]
   readonly protectedRounds: readonly number[]
+  readonly awaitedRounds: readonly number[]
   readonly minimalRounds: readonly number[]
   readonly ratio: number
+  readonly awaitedRatio: number
   /** The reference: `/minimal` against `/open` (no goal; what this machine allows). */
   readonly minimalRatio: number
 }
@@ -188,7 +193,12 @@ export async function runResourceServerBench(options: {
     const body = await check.text()
     if (check.status !== 200)
       throw new Error(`protected route answered ${check.status} during warm-up`)
-    const byRoute: Record<Route, RouteFigures[]> = { open: [], orders: [], minimal: [] }
+    const byRoute: Record<Route, RouteFigures[]> = {
+      open: [],
+      orders: [],
+      'orders-await': [],
+      minimal: [],
+    }
     for (let round = 0; round < options.rounds; round++) {
       // The order alternates between rounds, so that a slow drift of the machine falls on all alike.
       const order = round % 2 === 0 ? ROUTES : [...ROUTES].reverse()
@@ -203,17 +213,21 @@ export async function runResourceServerBench(options: {
       list.reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a))
     const bestOpen = best(byRoute.open)
     const bestProtected = best(byRoute.orders)
+    const bestAwaited = best(byRoute['orders-await'])
     const bestMinimal = best(byRoute.minimal)
     return {
       verifyNsPerOp: verify.nsPerOp,
       verifyCalls: verify.calls,
       open: bestOpen,
       protected: bestProtected,
+      awaited: bestAwaited,
       minimal: bestMinimal,
       openRounds: byRoute.open.map((f) => f.requestsPerSec),
       protectedRounds: byRoute.orders.map((f) => f.requestsPerSec),
+      awaitedRounds: byRoute['orders-await'].map((f) => f.requestsPerSec),
       minimalRounds: byRoute.minimal.map((f) => f.requestsPerSec),
       ratio: bestProtected.requestsPerSec / bestOpen.requestsPerSec,
+      awaitedRatio: bestAwaited.requestsPerSec / bestOpen.requestsPerSec,
       minimalRatio: bestMinimal.requestsPerSec / bestOpen.requestsPerSec,
     }
   } finally {
@@ -246,7 +260,12 @@ export function reportResourceServer(figures: ResourceServerFigures): boolean {
       ['route', 'req/s (best)', 'req/s (rounds)', 'p50 ms', 'p99 ms', 'API CPU µs/req'],
       [
         ['GET /open (unprotected)', figures.open, figures.openRounds] as const,
-        ['GET /orders (protected)', figures.protected, figures.protectedRounds] as const,
+        ['GET /orders (protected: protect())', figures.protected, figures.protectedRounds] as const,
+        [
+          'GET /orders-await (protected: await authenticate())',
+          figures.awaited,
+          figures.awaitedRounds,
+        ] as const,
         [
           'GET /minimal (reference: the least check, inline)',
           figures.minimal,
@@ -273,6 +292,7 @@ export function reportResourceServer(figures: ResourceServerFigures): boolean {
           `≥ ${ROUTE_GOAL}×`,
           met ? 'met' : 'NOT MET',
         ],
+        ['await authenticate() / unprotected', `${fixed(figures.awaitedRatio, 2)}×`, '—', '—'],
         ['reference: minimal / unprotected', `${fixed(figures.minimalRatio, 2)}×`, '—', '—'],
       ],
     ),

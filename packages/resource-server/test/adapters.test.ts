@@ -12,7 +12,14 @@
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -69,7 +76,7 @@ interface RunningApp {
 }
 
 interface Target {
-  readonly kind: 'express' | 'fastify' | 'hono' | 'node' | 'mcp'
+  readonly kind: 'express' | 'fastify' | 'hono' | 'node' | 'node protect()' | 'mcp'
   start(v: Verifiers): Promise<RunningApp>
 }
 
@@ -161,6 +168,27 @@ const targets: readonly Target[] = [
         if (token === undefined) return
         res.writeHead(200, { 'Content-Type': 'application/json' })
         res.end(JSON.stringify(seen(token)))
+      })
+      return listen(server)
+    },
+  },
+  {
+    kind: 'node protect()',
+    async start(v) {
+      const answer: onNode.ProtectedHandler = (_req, res, token) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.end(JSON.stringify(seen(token)))
+      }
+      const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => unknown> = {
+        '/orders': onNode.protect(v.main, READ, answer),
+        '/admin': onNode.protect(v.main, WRITE, answer),
+        '/down/orders': onNode.protect(v.down, READ, answer),
+      }
+      const server = createServer((req, res) => {
+        if (onNode.serveResourceMetadata(v.main, req, res)) return
+        const route = routes[(req.url ?? '/').split('?')[0] ?? '/']
+        if (route === undefined) res.writeHead(404).end()
+        else route(req, res)
       })
       return listen(server)
     },
@@ -481,6 +509,77 @@ describe('adapters (real keyhole serve, real HTTP)', () => {
       }
     })
   }
+})
+
+describe('node protect() (real keyhole serve, real HTTP)', () => {
+  let as: RunningServer
+  let verifier: TokenVerifier
+  let app: RunningApp
+  /** For each request to /orders: whether the listener returned without a promise. */
+  const synchronous: boolean[] = []
+  /** What the /tenant listener's promise rejected with. */
+  const tenantRejections: unknown[] = []
+
+  before(async () => {
+    as = await startServer()
+    verifier = createTokenVerifier({
+      issuer: as.issuer,
+      audience: AUDIENCE,
+      credentials: { clientId: 'orders', clientSecret: 'orders-secret' },
+    })
+    const orders = onNode.protect(verifier, READ, (_req, res, token) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(seen(token)))
+    })
+    const tenant = onNode.protect(
+      verifier,
+      {
+        tenant: {
+          claim: 'client_id',
+          equals: () => {
+            throw new Error('tenant lookup failed')
+          },
+        },
+      },
+      (_req, res) => res.writeHead(200).end(),
+    )
+    app = await listen(
+      createServer((req, res) => {
+        if (req.url === '/orders') {
+          const returned = orders(req, res)
+          synchronous.push(!(returned instanceof Promise))
+        } else {
+          const returned = tenant(req, res)
+          if (returned instanceof Promise) {
+            returned.catch((err: unknown) => tenantRejections.push(err))
+          }
+        }
+      }),
+    )
+  })
+
+  after(async () => {
+    await app?.close()
+    await verifier?.close()
+    await as?.stop()
+  })
+
+  test('Q-04 the handler runs in the same tick on a warm cache, after a promise on a cold one', async () => {
+    const token = await getToken(as, ['shop', 'shop-secret'], { scope: 'orders:read' })
+    const cold = await send(`${app.base}/orders`, bearer(token))
+    const warm = await send(`${app.base}/orders`, bearer(token))
+    assert.equal(cold.status, 200)
+    assert.equal(warm.status, 200)
+    assert.equal(warm.text, cold.text)
+    assert.deepEqual(synchronous, [false, true])
+  })
+
+  test('a verifier that throws (a tenant function) is answered 500, and the listener rejects', async () => {
+    const token = await getToken(as, ['shop', 'shop-secret'], { scope: 'orders:read' })
+    const res = await send(`${app.base}/tenant`, bearer(token))
+    assert.equal(res.status, 500)
+    assert.equal(tenantRejections.length, 1)
+    assert.match(String(tenantRejections[0]), /tenant lookup failed/)
+  })
 })
 
 describe('packaging', () => {
