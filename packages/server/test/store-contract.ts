@@ -54,7 +54,8 @@ function client(id: string, scopes: string[], source: 'config' | 'cli' = 'config
   }
 }
 
-function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
+/** A valid token record for a store test; `overrides` replace its fields. */
+export function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return {
     hash: tokenHash(mintToken('access_token')),
     kind: 'access_token',

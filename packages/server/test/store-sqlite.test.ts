@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
-import {
-  type EpochSeconds,
-  mintToken,
-  openSqliteStore,
-  type TokenRecord,
-  tokenHash,
-} from '@keyhole/server'
+import { openSqliteStore } from '@keyhole/server'
 import Database from 'better-sqlite3'
-import { storeContract } from './store-contract.ts'
+import { token as record, storeContract } from './store-contract.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'keyhole-sqlite-'))
 const path = join(dir, 'keyhole.db')
@@ -44,23 +37,6 @@ test('sqlite: the database runs in WAL mode', async () => {
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   db.close()
 })
-
-function record(): TokenRecord {
-  return {
-    hash: tokenHash(mintToken('access_token')),
-    kind: 'access_token',
-    jti: randomUUID(),
-    clientId: 'shop',
-    sub: 'shop',
-    scopes: ['orders:read'],
-    audience: ['https://orders.example.test'],
-    issuedAt: 1_800_000_000 as EpochSeconds,
-    notBefore: 1_800_000_000 as EpochSeconds,
-    expiresAt: 1_800_000_300 as EpochSeconds,
-    revokedAt: null,
-    grantId: randomUUID(),
-  }
-}
 
 test('sqlite: one server per file: a second store is refused while the first is open', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'keyhole-sqlite-')), 'owned.db')
