@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
@@ -26,6 +26,11 @@ test('sqlite: a database from a newer Keyhole is refused rather than misread', (
   db.pragma('user_version = 99')
   db.close()
   assert.throws(() => openSqliteStore({ path: newer }), /schema is version 99/)
+  // Refused before anything in it changed, and the file is let go: the same error again at once.
+  assert.throws(() => openSqliteStore({ path: newer, lockWaitMs: 0 }), /schema is version 99/)
+  const after = new Database(newer, { readonly: true })
+  assert.equal(after.pragma('journal_mode', { simple: true }), 'delete', 'not switched to WAL')
+  after.close()
 })
 
 test('sqlite: the database runs in WAL mode', async () => {
@@ -57,14 +62,39 @@ test('sqlite: one server per file: a second store is refused while the first is 
 test('sqlite: a second store waits for the owner to let go (a restart that overlaps)', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'keyhole-sqlite-')), 'handover.db')
   // The wait blocks this thread, so the owner that lets go is another process: a child holds
-  // the file for 300 ms, then closes its store and exits.
-  const holder = spawnHolder(file, 300)
+  // the file for a second, then closes its store, says when, and exits.
+  const holder = spawnHolder(file, 1_000)
   await holder.holding
   const started = Date.now()
-  const next = openSqliteStore({ path: file, lockWaitMs: 5_000 })
-  assert.ok(Date.now() - started >= 100, 'waited for the holder')
+  const next = openSqliteStore({ path: file, lockWaitMs: 10_000 })
   await next.close()
-  await holder.exited
+  assert.ok(started < (await holder.releasedAt), 'began waiting while the file was held')
+})
+
+test('sqlite: a symbolic link to the file finds the same owner', async (t) => {
+  const folder = mkdtempSync(join(tmpdir(), 'keyhole-sqlite-'))
+  const file = join(folder, 'real.db')
+  const first = openSqliteStore({ path: file })
+  t.after(() => first.close())
+  symlinkSync(file, join(folder, 'link.db'))
+  symlinkSync(folder, join(folder, 'linked-folder'))
+  for (const alias of [join(folder, 'link.db'), join(folder, 'linked-folder', 'real.db')]) {
+    assert.throws(
+      () => openSqliteStore({ path: alias, lockWaitMs: 0 }),
+      (err: Error) => err.name === 'StoreInUseError',
+      alias,
+    )
+  }
+})
+
+test('sqlite: a lock file that cannot be used is named in the error', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'keyhole-sqlite-'))
+  const file = join(folder, 'blocked.db')
+  mkdirSync(`${file}-lock`)
+  assert.throws(
+    () => openSqliteStore({ path: file }),
+    (err: Error) => err.name === 'OwnerLockError' && err.message.includes('blocked.db-lock'),
+  )
 })
 
 test('sqlite: the database stays readable by other tools while a server owns it', async () => {
@@ -98,22 +128,39 @@ test('sqlite: token records are served from memory once read, and are frozen', a
 })
 
 /** Another process that owns `file` for `ms`, then closes its store and exits. */
-function spawnHolder(file: string, ms: number): { holding: Promise<void>; exited: Promise<void> } {
+function spawnHolder(
+  file: string,
+  ms: number,
+): { holding: Promise<void>; releasedAt: Promise<number> } {
   const code = `
     import { openSqliteStore } from '@keyhole/server'
     const store = openSqliteStore({ path: ${JSON.stringify(file)} })
     process.stdout.write('holding\\n')
-    setTimeout(() => store.close().then(() => process.exit(0)), ${ms})
+    setTimeout(async () => {
+      await store.close()
+      process.stdout.write('released ' + Date.now() + '\\n')
+      process.exit(0)
+    }, ${ms})
   `
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
   const holding = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('holding')) resolve()
+    child.stdout.on('data', () => {
+      if (output.includes('holding')) resolve()
     })
     child.once('exit', (status) => reject(new Error(`the holder exited with ${status}`)))
   })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  return { holding, exited }
+  const releasedAt = new Promise<number>((resolve, reject) =>
+    child.once('exit', () => {
+      const at = /released (\d+)/.exec(output)?.[1]
+      if (at === undefined) reject(new Error('the holder never let go'))
+      else resolve(Number(at))
+    }),
+  )
+  return { holding, releasedAt }
 }

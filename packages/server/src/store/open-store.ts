@@ -1,5 +1,5 @@
 import { ConfigError, type StorageConfig } from '../config.ts'
-import { StoreInUseError } from './sqlite/owner-lock.ts'
+import { OwnerLockError, StoreInUseError } from './sqlite/owner-lock.ts'
 import { openSqliteStore } from './sqlite/sqlite-store.ts'
 import type { Store } from './store.ts'
 
@@ -18,6 +18,11 @@ export function openStore(storage: StorageConfig): Store {
     if (err instanceof StoreInUseError) {
       throw new ConfigError([
         `storage: ${storage.path} is in use by another Keyhole server (one server per SQLite file)`,
+      ])
+    }
+    if (err instanceof OwnerLockError) {
+      throw new ConfigError([
+        `storage: cannot use the lock file ${err.lockPath} (${err.code}); it may be removed while no server runs`,
       ])
     }
     const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : ''

@@ -3,19 +3,27 @@
  * them when it changes them itself (sqlite-store.ts), which is only right while no other process
  * writes tokens to the file. Asking SQLite whether another connection wrote (`PRAGMA
  * data_version`) costs as much as the read it would save, so the file is owned instead: the
- * server holds an exclusive SQLite lock on a companion file (`<path>-lock`) for as long as the
+ * server holds an exclusive SQLite lock on a companion file (`<path>-lock`, named after the
+ * database's real path, so that a symbolic link to it finds the same lock) for as long as the
  * store is open, and a second server on the same file is refused at start.
  *
- * The database itself is not locked: `sqlite3` and backup tools can still read it while the
- * server runs. The operating system drops the lock when the process ends, however it ends.
+ * The lock is an open `BEGIN EXCLUSIVE` transaction on that file and nothing is ever written to
+ * it: the file stays empty, and no crash can leave it damaged. The database itself is not locked:
+ * `sqlite3` and backup tools can still read it while the server runs. The operating system drops
+ * the lock when the process ends, however it ends.
+ *
+ * The wait for a previous owner is SQLite's busy handler: it blocks the thread, for at most
+ * `waitMs`, once, when the store is opened.
  */
+import { realpathSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 
 export interface OwnerLock {
   release(): void
 }
 
-/** Thrown when another process holds the file; `openStore` turns it into a start-up error. */
+/** Another process holds the file; `openStore` turns it into a start-up error. */
 export class StoreInUseError extends Error {
   constructor(readonly path: string) {
     super(`${path} is in use by another Keyhole server`)
@@ -23,8 +31,27 @@ export class StoreInUseError extends Error {
   }
 }
 
+/** The lock's own file could not be used (a folder in its place, no permission, not SQLite). */
+export class OwnerLockError extends Error {
+  constructor(
+    readonly lockPath: string,
+    readonly code: string,
+  ) {
+    super(`cannot use the lock file ${lockPath} (${code})`)
+    this.name = 'OwnerLockError'
+  }
+}
+
+/** `<real path of the database>-lock`; the database's folder must exist. */
 export function lockFileOf(path: string): string {
-  return `${path}-lock`
+  let real: string
+  try {
+    real = realpathSync(path)
+  } catch {
+    // Not created yet: the folder's real path and the name.
+    real = join(realpathSync(dirname(path)), basename(path))
+  }
+  return `${real}-lock`
 }
 
 /**
@@ -32,25 +59,32 @@ export function lockFileOf(path: string): string {
  * overlaps the old process) to let go.
  */
 export function takeOwnerLock(path: string, waitMs: number): OwnerLock {
-  const lock = new Database(lockFileOf(path), { timeout: waitMs })
+  const lockPath = lockFileOf(path)
+  let lock: Database.Database
   try {
-    // In EXCLUSIVE locking mode SQLite keeps the lock of its first write until the connection
-    // closes. SQLite also keeps two connections of one process apart on the same file.
-    lock.pragma('locking_mode = EXCLUSIVE')
-    // Nothing in this file needs a rollback journal: no `-lock-journal` file beside it.
+    lock = new Database(lockPath, { timeout: waitMs })
+  } catch (err) {
+    throw new OwnerLockError(lockPath, codeOf(err))
+  }
+  try {
+    // No rollback journal beside the file; the transaction below writes nothing anyway.
     lock.pragma('journal_mode = MEMORY')
-    lock.exec(
-      'CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER)',
-    )
-    lock.prepare('INSERT OR REPLACE INTO owner (id, pid) VALUES (1, ?)').run(process.pid)
+    // Held until the connection closes. SQLite also keeps two connections of one process apart.
+    lock.exec('BEGIN EXCLUSIVE')
   } catch (err) {
     lock.close()
-    if ((err as { code?: unknown }).code === 'SQLITE_BUSY') throw new StoreInUseError(path)
-    throw err
+    const code = codeOf(err)
+    if (code === 'SQLITE_BUSY') throw new StoreInUseError(path)
+    throw new OwnerLockError(lockPath, code)
   }
   return {
     release() {
       if (lock.open) lock.close()
     },
   }
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)
 }

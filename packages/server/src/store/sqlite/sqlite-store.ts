@@ -23,7 +23,11 @@ export interface SqliteStoreOptions {
   /** A file path, or ':memory:' (tests, throwaway servers). */
   readonly path: string
   readonly durability?: 'normal' | 'full'
-  /** How long to wait for another server to let go of the file before refusing it. Default 5 s. */
+  /**
+   * How long to wait for another server to let go of the file before refusing it. Default 5 s.
+   * The wait blocks the thread (SQLite's busy handler): in one process, close a server before
+   * opening its file again.
+   */
   readonly lockWaitMs?: number
 }
 
@@ -188,11 +192,18 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
 
 function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): Store {
   const db = new Database(options.path)
-  db.pragma('journal_mode = WAL')
-  db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-  db.pragma('busy_timeout = 5000')
-  db.pragma('foreign_keys = ON')
-  migrate(db)
+  try {
+    // A database from a newer Keyhole is refused before anything in it is changed.
+    refuseNewerSchema(db)
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
+    db.pragma('busy_timeout = 5000')
+    db.pragma('foreign_keys = ON')
+    migrate(db)
+  } catch (err) {
+    db.close()
+    throw err
+  }
 
   const upsertPrincipal = db.prepare<PrincipalRow>(`
     INSERT INTO principals (id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source)
@@ -321,13 +332,17 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
   }
 }
 
-function migrate(db: Database.Database): void {
+function refuseNewerSchema(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number
   if (current > SCHEMA_VERSION) {
     throw new Error(
       `the database schema is version ${current}, newer than this Keyhole (${SCHEMA_VERSION})`,
     )
   }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number
   for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
     const sql = MIGRATIONS[v]
     if (sql === undefined) throw new Error(`missing migration ${v}`)
