@@ -86,7 +86,9 @@ describe('keyhole serve', () => {
     try {
       const file = join(dir, 'owned.json')
       writeFileSync(file, JSON.stringify({ storage: `sqlite:${path}` }))
+      const started = Date.now()
       const out = await keyhole(['serve', '--config', file, '--port', '0'])
+      assert.ok(Date.now() - started >= 4_500, 'waited for the owner to let go')
       assert.equal(out.code, 2, out.stderr)
       assert.match(out.stderr, /storage: .*owned.keyhole\.db is in use by another Keyhole server/)
       assert.doesNotMatch(out.stderr, /\n\s+at /)
