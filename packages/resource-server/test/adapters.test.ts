@@ -517,8 +517,9 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
   let app: RunningApp
   /** For each request to /orders: whether the listener returned without a promise. */
   const synchronous: boolean[] = []
-  /** What the /tenant listener's promise rejected with. */
-  const tenantRejections: unknown[] = []
+  /** What `onError` of the /tenant route was given, and how its listener's promises settled. */
+  const reported: unknown[] = []
+  const settled: string[] = []
 
   before(async () => {
     as = await startServer()
@@ -541,6 +542,7 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
         },
       },
       (_req, res) => res.writeHead(200).end(),
+      { onError: (err) => reported.push(err) },
     )
     app = await listen(
       createServer((req, res) => {
@@ -550,7 +552,10 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
         } else {
           const returned = tenant(req, res)
           if (returned instanceof Promise) {
-            returned.catch((err: unknown) => tenantRejections.push(err))
+            returned.then(
+              () => settled.push('resolved'),
+              () => settled.push('rejected'),
+            )
           }
         }
       }),
@@ -573,12 +578,20 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
     assert.deepEqual(synchronous, [false, true])
   })
 
-  test('a verifier that throws (a tenant function) is answered 500, and the listener rejects', async () => {
+  test('a check that throws (a tenant function) is answered 500 and reported; nothing is left unhandled', async () => {
     const token = await getToken(as, ['shop', 'shop-secret'], { scope: 'orders:read' })
     const res = await send(`${app.base}/tenant`, bearer(token))
     assert.equal(res.status, 500)
-    assert.equal(tenantRejections.length, 1)
-    assert.match(String(tenantRejections[0]), /tenant lookup failed/)
+    assert.equal(res.headers['content-type'], 'application/json')
+    assert.deepEqual(JSON.parse(res.text), {
+      error_description: 'the access token could not be checked',
+    })
+    assert.ok(!res.text.includes(token))
+    assert.equal(reported.length, 1)
+    assert.match(String(reported[0]), /tenant lookup failed/)
+    assert.deepEqual(settled, ['resolved'])
+    // And the API keeps serving.
+    assert.equal((await send(`${app.base}/orders`, bearer(token))).status, 200)
   })
 })
 

@@ -54,19 +54,31 @@ export type ProtectedHandler = (
   token: VerifiedToken,
 ) => unknown
 
+export interface ProtectOptions {
+  /**
+   * Called when the check itself fails with an exception (a throwing `resolveIssuer` or tenant
+   * function), after the request was answered 500. Default: `process.emitWarning`.
+   */
+  readonly onError?: (error: unknown, req: IncomingMessage) => void
+}
+
+const CHECK_FAILED = JSON.stringify({ error_description: 'the access token could not be checked' })
+
 /**
  * A request listener that checks the token and `policy` and then calls `handler`, or answers the
  * failure itself (status, `WWW-Authenticate` or `Retry-After`, `{ error, error_description }`).
  * On a warm cache `handler` runs synchronously, in the same tick as the request. Otherwise the
- * listener returns a promise that settles when `handler` has run; a verifier that throws (a
- * throwing `resolveIssuer` or tenant function) is answered 500 and rejects that promise, as the
- * same error would reject `authenticate()`.
+ * listener returns a promise that settles when `handler` has run. A check that throws is answered
+ * 500 and reported to `onError`; the process keeps serving. What `handler` throws is the
+ * handler's own, as in any listener.
  */
 export function protect(
   verifier: TokenVerifier,
   policy: Policy | undefined,
   handler: ProtectedHandler,
+  options: ProtectOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => unknown {
+  const onError = options.onError ?? reportWarning
   return (req, res) => {
     const pending = verifier.verifyNow(requestOf(req), policy)
     if (!(pending instanceof Promise)) {
@@ -79,11 +91,21 @@ export function protect(
         return token === undefined ? undefined : handler(req, res, token)
       },
       (err: unknown) => {
-        if (!res.headersSent) res.writeHead(500).end()
-        throw err
+        if (!res.headersSent) {
+          res.writeHead(500, {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(CHECK_FAILED),
+          })
+          res.end(CHECK_FAILED)
+        }
+        onError(err, req)
       },
     )
   }
+}
+
+function reportWarning(error: unknown): void {
+  process.emitWarning(error instanceof Error ? error : String(error), 'KeyholeProtectWarning')
 }
 
 function requestOf(req: IncomingMessage) {
