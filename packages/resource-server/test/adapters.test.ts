@@ -544,13 +544,30 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
       (_req, res) => res.writeHead(200).end(),
       { onError: (err) => reported.push(err) },
     )
+    const badHook = onNode.protect(
+      verifier,
+      {
+        tenant: {
+          claim: 'client_id',
+          equals: () => {
+            throw new Error('tenant lookup failed')
+          },
+        },
+      },
+      (_req, res) => res.writeHead(200).end(),
+      {
+        onError: () => {
+          throw new Error('the reporting hook failed')
+        },
+      },
+    )
     app = await listen(
       createServer((req, res) => {
         if (req.url === '/orders') {
           const returned = orders(req, res)
           synchronous.push(!(returned instanceof Promise))
         } else {
-          const returned = tenant(req, res)
+          const returned = (req.url === '/bad-hook' ? badHook : tenant)(req, res)
           if (returned instanceof Promise) {
             returned.then(
               () => settled.push('resolved'),
@@ -590,6 +607,9 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
     assert.equal(reported.length, 1)
     assert.match(String(reported[0]), /tenant lookup failed/)
     assert.deepEqual(settled, ['resolved'])
+    // A reporting hook that throws changes nothing.
+    assert.equal((await send(`${app.base}/bad-hook`, bearer(token))).status, 500)
+    assert.deepEqual(settled, ['resolved', 'resolved'])
     // And the API keeps serving.
     assert.equal((await send(`${app.base}/orders`, bearer(token))).status, 200)
   })

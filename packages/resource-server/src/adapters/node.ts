@@ -98,7 +98,11 @@ export function protect(
           })
           res.end(CHECK_FAILED)
         }
-        onError(err, req)
+        try {
+          onError(err, req)
+        } catch {
+          // A reporting hook must not turn an answered request into an unhandled rejection.
+        }
       },
     )
   }
