@@ -531,36 +531,24 @@ describe('node protect() (real keyhole serve, real HTTP)', () => {
     const orders = onNode.protect(verifier, READ, (_req, res, token) => {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(seen(token)))
     })
-    const tenant = onNode.protect(
-      verifier,
-      {
-        tenant: {
-          claim: 'client_id',
-          equals: () => {
-            throw new Error('tenant lookup failed')
-          },
+    // A tenant rule that throws: the check itself fails.
+    const throwing: Policy = {
+      tenant: {
+        claim: 'client_id',
+        equals: () => {
+          throw new Error('tenant lookup failed')
         },
       },
-      (_req, res) => res.writeHead(200).end(),
-      { onError: (err) => reported.push(err) },
-    )
-    const badHook = onNode.protect(
-      verifier,
-      {
-        tenant: {
-          claim: 'client_id',
-          equals: () => {
-            throw new Error('tenant lookup failed')
-          },
-        },
+    }
+    const answer200: onNode.ProtectedHandler = (_req, res) => res.writeHead(200).end()
+    const tenant = onNode.protect(verifier, throwing, answer200, {
+      onError: (err) => reported.push(err),
+    })
+    const badHook = onNode.protect(verifier, throwing, answer200, {
+      onError: () => {
+        throw new Error('the reporting hook failed')
       },
-      (_req, res) => res.writeHead(200).end(),
-      {
-        onError: () => {
-          throw new Error('the reporting hook failed')
-        },
-      },
-    )
+    })
     app = await listen(
       createServer((req, res) => {
         if (req.url === '/orders') {
