@@ -43,7 +43,7 @@ export class OwnerLockError extends Error {
 }
 
 /** `<real path of the database>-lock`; the database's folder must exist. */
-export function lockFileOf(path: string): string {
+function lockFileOf(path: string): string {
   let real: string
   try {
     real = realpathSync(path)
