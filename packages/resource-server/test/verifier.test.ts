@@ -633,9 +633,11 @@ test('Q-09 token_use refresh_token is 401', async () => {
   accepted(await verifier.verify(request(kit.issueToken({ extra: { token_use: 'access_token' } }))))
 })
 
-test('B-13 token_type names are case-insensitive: "bearer" is accepted', async () => {
+test('B-13 token_type names are case-insensitive: "bearer" and "BEARER" are accepted', async () => {
   const verifier = verifierFor()
   accepted(await verifier.verify(request(kit.issueToken({ tokenType: 'bearer' }))))
+  accepted(await verifier.verify(request(kit.issueToken({ tokenType: 'BEARER' }))))
+  refused(await verifier.verify(request(kit.issueToken({ tokenType: 'bearer2' }))), 401)
 })
 
 test('Q-09 requireTokenType: an answer without token_type is refused only in strict mode', async () => {
