@@ -40,6 +40,8 @@ export interface AuthorizationServerMetadata {
   readonly revocation_endpoint_auth_methods_supported?: readonly string[]
   readonly introspection_endpoint?: string
   readonly introspection_endpoint_auth_methods_supported?: readonly string[]
+  /** Keyhole's revocation event stream (docs/revocation-events.md); an RFC 8414 §2 extension. */
+  readonly keyhole_revocation_events_endpoint?: string
   readonly [extension: string]: unknown
 }
 

@@ -12,7 +12,9 @@ import { healthEndpoint, readinessEndpoint } from './endpoints/health.ts'
 import { introspectionEndpoint } from './endpoints/introspection.ts'
 import { metadataEndpoint } from './endpoints/metadata.ts'
 import { revocationEndpoint } from './endpoints/revocation.ts'
+import { revocationEventsEndpoint } from './endpoints/revocation-events.ts'
 import { tokenEndpoint } from './endpoints/token.ts'
+import { createRevocationEvents } from './events/revocation-events.ts'
 import { trustedProxies } from './http/client-address.ts'
 import { createRequestListener } from './http/server.ts'
 import type { Route } from './http/types.ts'
@@ -88,6 +90,7 @@ export async function createAuthorizationServer(
       verified,
     },
     inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
+    revocationEvents: createRevocationEvents(),
   }
 
   // The feature table: routes and metadata both come from here.
@@ -96,6 +99,7 @@ export async function createAuthorizationServer(
     token: `${base}/token`,
     introspection: features.introspection ? `${base}/introspect` : undefined,
     revocation: features.revocation.enabled ? `${base}/revoke` : undefined,
+    revocationEvents: features.revocationEvents ? `${base}/revocation-events` : undefined,
   }
   const routes: Route[] = [
     {
@@ -127,6 +131,14 @@ export async function createAuthorizationServer(
       path: `${issuerPath}/revoke`,
       noStore: true,
       handle: revocationEndpoint(deps),
+    })
+  }
+  if (features.revocationEvents) {
+    routes.push({
+      method: 'POST',
+      path: `${issuerPath}/revocation-events`,
+      noStore: true,
+      handle: revocationEventsEndpoint(deps),
     })
   }
   const listener = createRequestListener({
@@ -180,6 +192,9 @@ export async function createAuthorizationServer(
     async close() {
       clearInterval(sweep)
       closing = true
+      // Open event streams would hold the server up to its grace period: they end now (their
+      // subscribers reconnect to whichever server is up, and learn what they missed).
+      deps.revocationEvents.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()

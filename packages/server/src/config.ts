@@ -123,6 +123,11 @@ const ConfigSchema = v.strictObject({
         }),
         {},
       ),
+      /**
+       * The revocation event stream resource servers subscribe to (docs/revocation-events.md).
+       * Default on.
+       */
+      revocationEvents: v.optional(v.boolean(), true),
     }),
     {},
   ),
@@ -173,6 +178,7 @@ export interface ServerConfig {
   readonly features: {
     readonly introspection: boolean
     readonly revocation: { readonly enabled: boolean; readonly accessTokens: boolean }
+    readonly revocationEvents: boolean
   }
   readonly clientAuthentication: {
     readonly tolerateRawBasic: boolean

@@ -1,6 +1,7 @@
 import type { Clock } from './brand.ts'
 import type { ClientAuthDeps } from './client-auth/authenticate.ts'
 import type { ServerConfig } from './config.ts'
+import type { RevocationEvents } from './events/revocation-events.ts'
 import type { Logger } from './log.ts'
 import type { Store } from './store/store.ts'
 import type { RateLimiter } from './throttle/rate-limiter.ts'
@@ -14,6 +15,8 @@ export interface Deps {
   readonly clock: Clock
   readonly logger: Logger
   readonly auth: ClientAuthDeps
+  /** Where revocations are told to the resource servers they concern. */
+  readonly revocationEvents: RevocationEvents
   /** Per-caller budget of inactive answers (RFC 7662 §4, token scanning). */
   readonly inactiveIntrospection: RateLimiter
 }

@@ -135,11 +135,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const second = token({ grantId, kind: 'refresh_token' })
       const bystander = token()
       for (const r of [first, second, bystander]) await store.insertToken(r)
-      assert.equal(await store.revokeGrant(first.hash, at(1_800_000_100)), 2)
+      const revoked = await store.revokeGrant(first.hash, at(1_800_000_100))
+      assert.deepEqual(
+        [...revoked].sort((a, b) => a.kind.localeCompare(b.kind)),
+        [
+          { hash: first.hash, kind: 'access_token', audience: first.audience },
+          { hash: second.hash, kind: 'refresh_token', audience: second.audience },
+        ],
+        'what changed, with each audience (for the revocation events)',
+      )
       assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100)
       assert.equal((await store.findToken(second.hash))?.revokedAt, 1_800_000_100)
       assert.equal((await store.findToken(bystander.hash))?.revokedAt, null)
-      assert.equal(await store.revokeGrant(first.hash, at(1_800_000_200)), 0, 'idempotent')
+      assert.deepEqual(await store.revokeGrant(first.hash, at(1_800_000_200)), [], 'idempotent')
       assert.equal((await store.findToken(first.hash))?.revokedAt, 1_800_000_100, 'first time kept')
     })
 
@@ -172,7 +180,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     })
 
     test('revokeGrant of an unknown hash changes nothing', async () => {
-      assert.equal(await store.revokeGrant(tokenHash('nope') as TokenHash, at(1)), 0)
+      assert.deepEqual(await store.revokeGrant(tokenHash('nope') as TokenHash, at(1)), [])
     })
 
     test('deleteExpiredTokens forgets expired tokens only', async () => {

@@ -13,6 +13,7 @@ export interface MetadataInput {
     readonly token: string
     readonly introspection?: string | undefined
     readonly revocation?: string | undefined
+    readonly revocationEvents?: string | undefined
   }
   readonly scopes: readonly string[]
 }
@@ -41,6 +42,10 @@ export function buildMetadata(input: MetadataInput): AuthorizationServerMetadata
           // §2: no default exists for this one, so it is always listed.
           introspection_endpoint_auth_methods_supported: AUTH_METHODS,
         }),
+    // RFC 8414 §2 allows members of one's own; the stream takes the introspection credentials.
+    ...(endpoints.revocationEvents === undefined
+      ? {}
+      : { keyhole_revocation_events_endpoint: endpoints.revocationEvents }),
   }
 }
 

@@ -13,7 +13,7 @@ import { tokenHash } from '../tokens/hash.ts'
 import { tokenKindOf } from '../tokens/token-format.ts'
 
 export function revocationEndpoint(
-  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'logger' | 'config'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'logger' | 'config' | 'revocationEvents'>,
 ): Endpoint {
   return async (req) => {
     // authenticate the caller (§2.1: the client authenticates as at the token endpoint)
@@ -44,7 +44,9 @@ export function revocationEndpoint(
         jti: record.jti,
       })
     } else if (record !== undefined) {
-      await deps.store.revokeGrant(hash, deps.clock.now())
+      const revoked = await deps.store.revokeGrant(hash, deps.clock.now())
+      // The resource servers whose caches may hold these tokens hear of it now, not at their TTL.
+      deps.revocationEvents.publish(revoked, Date.now())
     }
     return empty(200)
   }

@@ -12,7 +12,7 @@ import { errorBody, isOAuthError, type OAuthError, oauthError } from '@keyhole/p
 import { describeError, type Logger } from '../log.ts'
 import { clientAddress, type TrustedProxies } from './client-address.ts'
 import { EMPTY_FORM, type FormParams, parseForm } from './form.ts'
-import type { EndpointRequest, EndpointResult, Route } from './types.ts'
+import type { EndpointRequest, EndpointResult, EndpointStream, Route } from './types.ts'
 
 export interface HttpOptions {
   readonly routes: readonly Route[]
@@ -299,6 +299,10 @@ function writeResult(res: ServerResponse, result: EndpointResult, noStore: boole
     writeError(res, result)
     return
   }
+  if (result.kind === 'stream') {
+    writeStream(res, result)
+    return
+  }
   if (result.headers !== undefined) {
     writeWithHeaders(res, result.status, result.body, result.headers, noStore)
     return
@@ -326,6 +330,38 @@ function writeResult(res: ServerResponse, result: EndpointResult, noStore: boole
       : ['Content-Type', JSON_TYPE, 'Content-Length', length],
   )
   res.end(body)
+}
+
+/** Bytes a stream may have waiting for a slow reader before it is ended. */
+const STREAM_BUFFER_LIMIT = 1 << 20
+
+/** A response that stays open: the head now, the body as the endpoint writes it. Never cached. */
+function writeStream(res: ServerResponse, stream: EndpointStream): void {
+  res.writeHead(200, {
+    'Content-Type': stream.contentType,
+    'Cache-Control': 'no-store',
+    // A buffering reverse proxy (nginx) would hold events back.
+    'X-Accel-Buffering': 'no',
+    // A stream ends when the server shuts down or the reader is too slow: then its connection
+    // goes too (the subscriber reconnects with a new one), so shutdown does not wait on it.
+    Connection: 'close',
+  })
+  res.flushHeaders()
+  const stop = stream.open({
+    write(chunk) {
+      if (res.destroyed || res.writableEnded) return false
+      res.write(chunk)
+      // A reader that lets a megabyte pile up is not keeping up; ending the stream frees it (and
+      // the subscriber learns what it missed when it reconnects).
+      return res.writableLength <= STREAM_BUFFER_LIMIT
+    },
+    end() {
+      // What a slow reader left unread is not waited for.
+      if (res.writableLength > STREAM_BUFFER_LIMIT) res.destroy()
+      else if (!res.writableEnded) res.end()
+    },
+  })
+  res.once('close', stop)
 }
 
 /** Responses that bring their own headers (metadata, health): merged as a dictionary. */

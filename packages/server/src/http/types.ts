@@ -19,7 +19,23 @@ export interface EndpointResponse {
   readonly body?: unknown
 }
 
-export type EndpointResult = EndpointResponse | OAuthError
+/** Where a streamed response's frames go; false from `write` means the stream is over. */
+export interface StreamSink {
+  write(chunk: string): boolean
+  end(): void
+}
+
+/**
+ * A response that stays open (Server-Sent Events). The http layer writes the head, then calls
+ * `open` with a sink for the body; what `open` returns runs when the connection closes.
+ */
+export interface EndpointStream {
+  readonly kind: 'stream'
+  readonly contentType: string
+  open(sink: StreamSink): () => void
+}
+
+export type EndpointResult = EndpointResponse | EndpointStream | OAuthError
 export type Endpoint = (req: EndpointRequest) => Promise<EndpointResult>
 
 export interface Route {

@@ -4,7 +4,7 @@
  * secret never reaches a store.
  */
 import type { EpochSeconds, TokenHash } from '../brand.ts'
-import type { TokenRecord } from '../tokens/token-record.ts'
+import type { TokenKind, TokenRecord } from '../tokens/token-record.ts'
 
 export type GrantType = 'client_credentials'
 /** Where a principal came from: config entries are replaced on every start. */
@@ -33,6 +33,14 @@ export interface ResourceRecord {
 
 export type Principal = ClientRecord | ResourceRecord
 
+/** What a revocation changed: enough to tell the resources each token was meant for. */
+export interface RevokedToken {
+  readonly hash: TokenHash
+  readonly kind: TokenKind
+  /** RFC 8707: the audiences the token was meant for. */
+  readonly audience: readonly string[]
+}
+
 export interface Store {
   /** Make the principals from `source` exactly `principals`: upsert these, delete the others of that source. */
   syncPrincipals(source: PrincipalSource, principals: readonly Principal[]): Promise<void>
@@ -46,8 +54,11 @@ export interface Store {
    * token changed through this store is read changed right after (the contract suite checks it).
    */
   findToken(hash: TokenHash): Promise<TokenRecord | undefined>
-  /** Revoke every token of the token's grant (RFC 7009 §2.1). Returns how many tokens changed. */
-  revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<number>
+  /**
+   * Revoke every token of the token's grant (RFC 7009 §2.1). Returns the tokens this call changed
+   * (none when the grant was already revoked), for the revocation events.
+   */
+  revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<readonly RevokedToken[]>
   /** Housekeeping: forget tokens that expired before `before`. */
   deleteExpiredTokens(before: EpochSeconds): Promise<number>
 

@@ -99,6 +99,13 @@ interface TokenRow {
 // lookup itself. Keep each tuple type beside its column list.
 const PRINCIPAL_COLUMNS =
   'id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source'
+/** What `revokeGrant` reads back of each token it changed (the audience as stored, JSON). */
+interface RevokedRow {
+  hash: string
+  kind: TokenKind
+  audience: string
+}
+
 type PrincipalTuple = [
   id: string,
   kind: 'client' | 'resource',
@@ -232,12 +239,10 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
     .prepare<[string], string>(`SELECT ${TOKEN_JSON} FROM tokens WHERE hash = ?`)
     .pluck(true)
   // Both writes return the hashes they changed, for the cache to forget.
-  const revokeGrant = db
-    .prepare<{ hash: string; at: number }, string>(`
+  const revokeGrant = db.prepare<{ hash: string; at: number }, RevokedRow>(`
       UPDATE tokens SET revoked_at = @at
       WHERE revoked_at IS NULL AND grant_id = (SELECT grant_id FROM tokens WHERE hash = @hash)
-      RETURNING hash`)
-    .pluck(true)
+      RETURNING hash, kind, audience`)
   // In batches, yielding between them: after downtime the backlog can be large, and a single
   // statement would hold the event loop (every request) for its whole length.
   const deleteExpired = db
@@ -308,8 +313,12 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
     },
     async revokeGrant(hash, at) {
       const changed = revokeGrant.all({ hash, at })
-      forget(changed)
-      return changed.length
+      forget(changed.map((row) => row.hash))
+      return changed.map((row) => ({
+        hash: row.hash as TokenHash,
+        kind: row.kind,
+        audience: JSON.parse(row.audience) as string[],
+      }))
     },
     async deleteExpiredTokens(before) {
       let deleted = 0
