@@ -12,6 +12,9 @@
  *   seconds, never past `exp`, to be served only when the AS cannot be reached.
  * - Single-flight: concurrent misses for one token share one introspection call.
  * - Second level: any `{get, set, delete}` store (Redis), shared by every process.
+ * - Purges win races: an answer whose load began before a purge of its token (or a `clear()`) is
+ *   handed to its callers but never stored, and later callers do not join that load. A pushed
+ *   revocation (revocation-events.ts) can overtake the introspection it makes stale.
  */
 import { LRUCache } from 'lru-cache'
 import type { Introspected, TokenInfo } from './normalize.ts'
@@ -52,6 +55,9 @@ export interface Lookup {
   readonly level?: 'l1' | 'l2'
 }
 
+/** A point in the cache's history, taken before asking the AS (see `TokenCache.mark`). */
+export type CacheMark = number
+
 export interface TokenCache {
   /**
    * A fresh answer from the in-process level alone, without waiting (the warm path of every
@@ -59,8 +65,20 @@ export interface TokenCache {
    */
   freshLocal(hash: string, nowMs?: number): Introspected | undefined
   lookup(hash: string): Promise<Lookup>
-  store(hash: string, value: Introspected): Promise<void>
+  /**
+   * Take before asking the AS and pass to `store`: an answer whose load began before a purge of
+   * the same hash, or before a `clear()`, may already be stale and is not stored.
+   */
+  mark(): CacheMark
+  store(hash: string, value: Introspected, since?: CacheMark): Promise<void>
+  /** Drop one answer from both levels; loads of it already under way will not store theirs. */
   purge(hash: string): Promise<void>
+  /**
+   * Drop every answer of the in-process level (and make loads under way not store theirs). The
+   * second level has no "delete everything in this namespace" in its `{get, set, delete}`
+   * contract, so its entries stay until their own TTL: at most `maxTtl` (or `negativeTtl`).
+   */
+  clear(): void
   /** Run `load` once for concurrent callers with the same hash. */
   singleFlight<T>(hash: string, load: () => Promise<T>): Promise<T>
 }
@@ -86,6 +104,14 @@ function isEntry(value: unknown): value is Entry {
   )
 }
 
+/**
+ * How long a purge is remembered by hash: longer than one introspection (its deadline is
+ * `http.timeoutMs`, 2 s by default). Older or evicted purges are not forgotten but folded into
+ * one "everything before" mark, which is only more conservative.
+ */
+const PURGE_MEMORY_MS = 30_000
+const PURGE_MEMORY_ENTRIES = 10_000
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
@@ -110,6 +136,29 @@ export function createTokenCache(
   const l2 = options.secondLevel
   const l2Timeout = options.secondLevelTimeoutMs ?? 100
   const l2Key = (hash: string) => `keyhole:rs:${namespace}:${hash}`
+  // A counter, not a clock: a purge and a load in the same millisecond are still ordered.
+  let sequence = 0
+  /** Loads whose mark is below this store nothing (a clear, or purges no longer remembered one by one). */
+  let floor = 0
+  /** Recent purges by hash, oldest first (a Map keeps insertion order). */
+  const purged = new Map<string, { readonly mark: CacheMark; readonly at: number }>()
+
+  function rememberPurge(hash: string, t: number) {
+    purged.delete(hash)
+    purged.set(hash, { mark: ++sequence, at: t })
+    for (const [oldest, { mark, at }] of purged) {
+      if (purged.size <= PURGE_MEMORY_ENTRIES && t - at < PURGE_MEMORY_MS) break
+      purged.delete(oldest)
+      floor = Math.max(floor, mark)
+    }
+  }
+
+  /** Whether an answer loaded since `since` may have been overtaken by a purge or a clear. */
+  function overtaken(hash: string, since: CacheMark): boolean {
+    if (since < floor) return true
+    const purge = purged.get(hash)
+    return purge !== undefined && purge.mark > since
+  }
 
   // I-24: never past exp, whatever the entry says.
   const expired = ({ value }: Entry, t: number) =>
@@ -161,6 +210,7 @@ export function createTokenCache(
       const known = local(positives, hash, t) ?? local(negatives, hash, t)
       if (known !== undefined) return known
       if (l2 === undefined) return {}
+      const since = sequence
       let raw: string | null | undefined
       try {
         // A slow shared cache must not slow every request: past the timeout it is a miss.
@@ -179,12 +229,17 @@ export function createTokenCache(
       if (!isEntry(entry)) return {}
       const found = classify(entry, now())
       if (found === undefined) return {}
-      ;(entry.value.active ? positives : negatives).set(hash, entry)
+      // A purge that came while the second level was read may have made this entry stale: the
+      // caller gets what it read, but it does not come back into the first level.
+      if (!overtaken(hash, since)) (entry.value.active ? positives : negatives).set(hash, entry)
       return found.fresh === undefined ? found : { ...found, level: 'l2' }
     },
 
-    async store(hash, value) {
+    mark: () => sequence,
+
+    async store(hash, value, since) {
       if (maxTtl === 0) return
+      if (since !== undefined && overtaken(hash, since)) return
       const t = now()
       const entry = entryFor(value, t)
       if (entry === undefined) return
@@ -207,6 +262,9 @@ export function createTokenCache(
     async purge(hash) {
       positives.delete(hash)
       negatives.delete(hash)
+      rememberPurge(hash, now())
+      // Later callers start a fresh load instead of joining one that began before the purge.
+      inflight.delete(hash)
       if (l2 === undefined) return
       try {
         // A purge must reach the shared level, so it waits longer, then reports the failure.
@@ -217,10 +275,21 @@ export function createTokenCache(
       }
     },
 
+    clear() {
+      positives.clear()
+      negatives.clear()
+      purged.clear()
+      floor = ++sequence
+      inflight.clear()
+    },
+
     singleFlight<T>(hash: string, load: () => Promise<T>): Promise<T> {
       const pending = inflight.get(hash)
       if (pending !== undefined) return pending as Promise<T>
-      const started = load().finally(() => inflight.delete(hash))
+      const started: Promise<T> = load().finally(() => {
+        // A purge may have detached this load and a newer one taken its place.
+        if (inflight.get(hash) === started) inflight.delete(hash)
+      })
       inflight.set(hash, started)
       return started
     },

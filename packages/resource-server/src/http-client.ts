@@ -47,7 +47,8 @@ export interface AsHttpClient {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function retryAfterSeconds(value: string | string[] | undefined): number | undefined {
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
+export function retryAfterSeconds(value: string | string[] | undefined): number | undefined {
   const raw = Array.isArray(value) ? value[0] : value
   if (raw === undefined) return undefined
   if (/^\d+$/.test(raw)) return Number(raw)

@@ -19,6 +19,14 @@ export interface MetricsSnapshot {
     readonly as_error: number
     readonly rejected: Readonly<Record<string, number>>
     readonly second_level_error: number
+    /** `revoked` events applied (one per event, whatever the number of tokens in it). */
+    readonly revocation_pushed: number
+    /** Tokens those events dropped from the caches. */
+    readonly revocation_pushed_tokens: number
+    /** Revocation stream attempts that ended (failed connections included). */
+    readonly revocation_stream_disconnects: number
+    /** `reset` events (every in-process answer of the issuer dropped). */
+    readonly revocation_reset: number
   }
   /** Introspection round trips: cumulative bucket counts, as Prometheus histograms are. */
   readonly introspection_duration_seconds: {
@@ -42,6 +50,10 @@ export function createMetrics(): Metrics {
     cache_stale_served: 0,
     as_error: 0,
     second_level_error: 0,
+    revocation_pushed: 0,
+    revocation_pushed_tokens: 0,
+    revocation_stream_disconnects: 0,
+    revocation_reset: 0,
   }
   const rejected: Record<string, number> = {}
   const bucketCounts = LATENCY_BUCKETS.map(() => 0)
@@ -66,6 +78,16 @@ export function createMetrics(): Metrics {
           break
         case 'second_level_error':
           c.second_level_error++
+          break
+        case 'revocation_pushed':
+          c.revocation_pushed++
+          c.revocation_pushed_tokens += event.tokens
+          break
+        case 'revocation_stream':
+          if (event.state === 'disconnected') c.revocation_stream_disconnects++
+          break
+        case 'revocation_reset':
+          c.revocation_reset++
           break
         case 'rejected': {
           const key = `${event.status} ${event.error}`

@@ -60,6 +60,20 @@ export interface IssuerOptions {
   /** Per-issuer tolerance of known AS quirks (checklist Q-08). */
   readonly compat?: CompatibilityFlags
   readonly jwt?: JwtOptions
+  /**
+   * Subscribe to the issuer's revocation events (Keyhole revocation events v1, an extension
+   * served by @keyhole/server and the test kit): the AS pushes the hashes of revoked tokens and this API drops them
+   * from its caches at once instead of trusting them until the cache TTL runs out. The stream
+   * uses the same credentials as introspection. Default off. `true` finds the endpoint in the
+   * RFC 8414 metadata (`keyhole_revocation_events_endpoint`); `{ endpoint }` skips discovery.
+   * Only for strategies that introspect (`introspect`, `jwt+introspect`, `auto`).
+   * Answers cached before the stream is first ready are dropped then (nothing can replay what
+   * was revoked before it existed); a `reset` from the AS drops every in-process answer (shared
+   * second-level entries stay until their TTL). The stream reconnects by itself (backoff from
+   * 0.5 s to 30 s; 30 s after a 4xx); `onEvent` reports it. Call `close()` on the verifier to
+   * end it.
+   */
+  readonly revocationEvents?: boolean | { readonly endpoint?: string }
 }
 
 export interface DpopOptions {
@@ -105,6 +119,36 @@ export type VerifierEvent =
   | {
       readonly type: 'second_level_error'
       readonly operation: 'get' | 'set' | 'delete'
+      readonly reason: string
+    }
+  /**
+   * The revocation event stream of an issuer. `connected`: the AS said `ready` (any replay is
+   * done; pushes are live). `disconnected`: an attempt ended, connected or not (refused, AS
+   * unreachable, stream ended or silent); `reason` says why, and the subscriber retries.
+   */
+  | {
+      readonly type: 'revocation_stream'
+      readonly issuer: string
+      readonly state: 'connected' | 'disconnected'
+      readonly reason?: string
+    }
+  /**
+   * A `revoked` event dropped `tokens` tokens from the caches. `lagMs`: now − the AS's
+   * `revoked_at`, across two clocks (0 when ours is behind).
+   */
+  | {
+      readonly type: 'revocation_pushed'
+      readonly issuer: string
+      readonly tokens: number
+      readonly lagMs: number
+    }
+  /** The AS could not replay what was missed (`reset`): every in-process answer was dropped. */
+  | { readonly type: 'revocation_reset'; readonly issuer: string }
+  /** A `ready` or `revoked` event whose data could not be used; it was ignored. */
+  | {
+      readonly type: 'revocation_malformed'
+      readonly issuer: string
+      readonly event: 'ready' | 'revoked'
       readonly reason: string
     }
 

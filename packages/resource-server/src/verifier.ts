@@ -6,6 +6,7 @@
 import { hash } from 'node:crypto'
 import { type CacheOptions, createTokenCache, type TokenCache } from './cache.ts'
 import { type BearerErrorCode, buildChallenge } from './challenge.ts'
+import { createClientAuthentication } from './client-auth.ts'
 import { createMetadataSource } from './discovery.ts'
 import { createDpopVerifier, type DpopVerifier } from './dpop.ts'
 import { type AsHttpClient, AsUnavailableError, createAsHttpClient } from './http-client.ts'
@@ -21,6 +22,11 @@ import {
   type ProtectedResourceMetadata,
   resourceMetadataUrl,
 } from './resource-metadata.ts'
+import {
+  type RevocationSubscriber,
+  type RevocationSubscriberConfig,
+  startRevocationSubscriber,
+} from './revocation-events.ts'
 
 export type VerifyErrorCode = BearerErrorCode | 'temporarily_unavailable'
 
@@ -50,7 +56,10 @@ export interface TokenVerifier {
    * otherwise. For adapters and other per-request hot paths: `await` works on both.
    */
   verifyNow(req: RequestLike, policy?: Policy): VerifyResult | Promise<VerifyResult>
-  /** Drop one token from every cache level: by token, or by `{ tokenHash }` (base64url SHA-256). */
+  /**
+   * Drop one token from every cache level: by token, or by `{ tokenHash }` (base64url SHA-256).
+   * An introspection of it already under way is answered but not cached.
+   */
   purge(token: string | { readonly tokenHash: string }): Promise<void>
   /** This API's resource identifier (`options.audience`). */
   readonly audience: string
@@ -59,6 +68,7 @@ export interface TokenVerifier {
     | { readonly url: string; readonly document: ProtectedResourceMetadata }
     | undefined
   metrics(): MetricsSnapshot
+  /** Release connections and stop the revocation event streams (the process can then exit). */
   close(): Promise<void>
 }
 
@@ -158,6 +168,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       ? undefined
       : asOptionsError('options.dpop', () => createDpopVerifier(options.dpop || {}, audience))
 
+  // Started only once every option is known to be valid: a throw must leave nothing running.
+  const subscriptions: RevocationSubscriberConfig[] = []
+
   const contexts = issuerOptions.map((io, index): IssuerContext => {
     const path = options.issuers === undefined ? 'options' : `options.issuers[${index}]`
     try {
@@ -178,6 +191,21 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     if (needsIntrospection && io.credentials === undefined) {
       throw new VerifierOptionsError(`${path}.credentials is required for strategy "${strategy}"`)
     }
+    const revocationEvents = io.revocationEvents ?? false
+    if (revocationEvents !== false) {
+      // Pushed revocations purge introspection answers; `jwt` keeps none and asks no AS.
+      if (!needsIntrospection) {
+        throw new VerifierOptionsError(
+          `${path}.revocationEvents needs a strategy that introspects (not "jwt")`,
+        )
+      }
+      const endpoint = revocationEvents === true ? undefined : revocationEvents.endpoint
+      if (endpoint !== undefined && !isHttpUrl(endpoint)) {
+        throw new VerifierOptionsError(
+          `${path}.revocationEvents.endpoint must be an absolute http(s) URL`,
+        )
+      }
+    }
     const metadata = createMetadataSource(io.issuer, http)
     const clientId = io.credentials?.clientId ?? ''
     const namespace = sha256(`${io.issuer}\0${audience}\0${clientId}`).slice(0, 16)
@@ -190,7 +218,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         })
       },
     }
-    return {
+    const context: IssuerContext = {
       issuer: io.issuer,
       strategy,
       cacheHit: Object.freeze({ type: 'cache', issuer: io.issuer, result: 'hit' }),
@@ -230,6 +258,24 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
               }),
             ),
     }
+    if (revocationEvents !== false && io.credentials !== undefined) {
+      const { cache, jwtCache } = context
+      subscriptions.push({
+        issuer: io.issuer,
+        endpoint: revocationEvents === true ? undefined : revocationEvents.endpoint,
+        metadata,
+        auth: createClientAuthentication(io.credentials, io.issuer),
+        timeoutMs: http.timeoutMs,
+        // Both caches: `auto` and `jwt+introspect` keep local validations under the same key.
+        purge: (hash) => Promise.all([cache.purge(hash), jwtCache.purge(hash)]),
+        clear() {
+          cache.clear()
+          jwtCache.clear()
+        },
+        emit,
+      })
+    }
+    return context
   })
   const defaultIssuers = contexts.map((c) => c.issuer)
 
@@ -353,6 +399,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     emit({ type: 'cache', issuer: ctx.issuer, result: 'miss' })
     const outcome = await ctx.cache.singleFlight(hash, async () => {
       const started = performance.now()
+      // Before asking: a revocation pushed while we wait makes this answer stale (not cached).
+      const since = ctx.cache.mark()
       try {
         const value: Introspected = await introspector.introspect(token, deadline)
         emit({
@@ -361,7 +409,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
           durationMs: performance.now() - started,
           outcome: value.active ? 'active' : 'inactive',
         })
-        await ctx.cache.store(hash, value)
+        await ctx.cache.store(hash, value, since)
         return { value }
       } catch (err) {
         if (!(err instanceof AsUnavailableError)) throw err
@@ -404,9 +452,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         ? { kind: 'active', info: found.fresh, source: 'jwt' }
         : { kind: 'inactive', reason: 'the token is not valid', source: 'jwt' }
     }
+    const since = ctx.jwtCache.mark()
     try {
       const outcome = await validator.validate(token, deadline)
-      await ctx.jwtCache.store(hash, outcome.ok ? outcome.info : { active: false })
+      await ctx.jwtCache.store(hash, outcome.ok ? outcome.info : { active: false }, since)
       return outcome.ok
         ? { kind: 'active', info: outcome.info, source: 'jwt' }
         : { kind: 'inactive', reason: outcome.reason, source: 'jwt' }
@@ -620,6 +669,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       : fail(decision.status, decision.error, decision.description, scheme, decision.scope)
   }
 
+  const subscribers: readonly RevocationSubscriber[] = subscriptions.map(startRevocationSubscriber)
+
   return {
     audience,
     resourceMetadata,
@@ -634,6 +685,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     },
 
     async close() {
+      // Subscribers first: one may be discovering its endpoint through `http`.
+      await Promise.all(subscribers.map((subscriber) => subscriber.close()))
       await http.close()
     },
   }

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test'
 import {
   createTokenVerifier,
   type TokenVerifier,
+  type VerifierEvent,
   type VerifierOptions,
 } from '@keyhole/resource-server'
 import {
@@ -119,6 +120,86 @@ test('I-25 with cache maxTtl 0 a revoked token is refused immediately', async ()
   accepted(await verifier.verify(request(token)))
   await revoke(server, token)
   refused(await verifier.verify(request(token)), 401)
+})
+
+/** A verifier subscribed to keyhole's revocation events, once its stream is `ready`. */
+async function subscribedVerifier(
+  audience = ORDERS,
+  id = 'orders',
+): Promise<{
+  verifier: TokenVerifier
+  events: VerifierEvent[]
+}> {
+  const events: VerifierEvent[] = []
+  let connected: () => void = () => {}
+  const ready = new Promise<void>((resolve) => {
+    connected = resolve
+  })
+  const verifier = createTokenVerifier({
+    issuer: server.issuer,
+    audience,
+    credentials: { clientId: id, clientSecret: `${id}-secret` },
+    dpop: false,
+    cache: { maxTtl: 60 },
+    revocationEvents: true,
+    onEvent(event) {
+      events.push(event)
+      if (event.type === 'revocation_stream' && event.state === 'connected') connected()
+    },
+  })
+  verifiers.push(verifier)
+  await ready
+  return { verifier, events }
+}
+
+/** verify() until it refuses, or fail after `ms`: the push arrives asynchronously. */
+async function refusedWithin(verifier: TokenVerifier, token: string, ms = 3_000) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const result = await verifier.verify(request(token))
+    if (!result.ok) return result
+    if (Date.now() > deadline) assert.fail(`still accepted ${ms} ms after the revocation`)
+    await sleep(5)
+  }
+}
+
+test('I-25 revocation events: a revoked token is refused at once from a 60 s cache, by keyhole serve’s push', async () => {
+  const { verifier, events } = await subscribedVerifier()
+  const token = await getToken(server, ['shop', 'shop-secret'], { scope: 'orders:read' })
+  const other = await getToken(server, ['shop', 'shop-secret'], { scope: 'orders:read' })
+  accepted(await verifier.verify(request(token)))
+  accepted(await verifier.verify(request(other)))
+  assert.equal(accepted(await verifier.verify(request(token))).token.source, 'cache')
+  assert.equal((await revoke(server, token)).status, 200)
+  const denied = await refusedWithin(verifier, token)
+  assert.equal(denied.status, 401)
+  assert.equal(denied.error, 'invalid_token')
+  // Only the revoked token left the cache.
+  assert.equal(accepted(await verifier.verify(request(other))).token.source, 'cache')
+  // One event, naming one token.
+  const pushed = events.flatMap((e) => (e.type === 'revocation_pushed' ? [e.tokens] : []))
+  assert.deepEqual(pushed, [1])
+  assert.equal(verifier.metrics().counters.revocation_pushed_tokens, 1)
+})
+
+test('I-12 revocation events: an API is told only of tokens meant for it', async () => {
+  const billing = await subscribedVerifier(BILLING, 'billing')
+  const orders = await subscribedVerifier()
+  const forOrders = await getToken(server, ['shop', 'shop-secret'], {
+    scope: 'orders:read',
+    resource: ORDERS,
+  })
+  await revoke(server, forOrders)
+  await refusedWithin(orders.verifier, forOrders)
+  const forBilling = await getToken(server, ['shop', 'shop-secret'], {
+    scope: 'billing:read',
+    resource: BILLING,
+  })
+  accepted(await billing.verifier.verify(request(forBilling)))
+  await revoke(server, forBilling)
+  await refusedWithin(billing.verifier, forBilling)
+  // Billing's first and only push was about its own token.
+  assert.equal(billing.verifier.metrics().counters.revocation_pushed, 1)
 })
 
 test('I-24 a 1 s token is not served from a 60 s cache after it expires', async () => {

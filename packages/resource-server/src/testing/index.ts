@@ -6,7 +6,10 @@
  * with client authentication of registered callers (client_secret_basic, form-decoded as RFC 6749
  * §2.3.1 says; client_secret_post; private_key_jwt against a registered public JWK), plus RFC 9701
  * signed answers when the request asks with `Accept: application/token-introspection+jwt`.
- * Tokens are minted in process, no token endpoint involved.
+ * Tokens are minted in process, no token endpoint involved. It also serves Keyhole revocation
+ * events (`/revocation-events`, advertised as `keyhole_revocation_events_endpoint`): `revoke()`
+ * pushes a `revoked` event to every open stream, so a verifier created with
+ * `revocationEvents: true` drops the token from its cache at once.
  *
  * ```ts
  * import { startTestAuthorizationServer } from '@keyhole/resource-server/testing'
@@ -31,7 +34,7 @@
  * is how an AS's quirks are reproduced; `respondWith()` forces any answer at all.
  */
 
-import { randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { JWK } from 'jose'
@@ -82,6 +85,11 @@ export interface TestAuthorizationServerOptions {
   readonly metadata?:
     | Readonly<Record<string, unknown>>
     | ((defaults: Readonly<Record<string, unknown>>) => Readonly<Record<string, unknown>>)
+  /**
+   * The `heartbeat` of revocation event streams, seconds: announced in `ready`, and how often
+   * `: heartbeat` comments are sent. Default 15. Small values test a subscriber's idle timeout.
+   */
+  readonly revocationHeartbeatSeconds?: number
 }
 
 export interface IssueTokenOptions {
@@ -122,6 +130,15 @@ export interface IntrospectionRequestInfo {
   readonly contentType: string | undefined
 }
 
+/** What the last accepted revocation events subscription carried. */
+export interface RevocationSubscriptionInfo {
+  readonly clientId: string
+  readonly authMethod: CallerAuthMethod
+  readonly accept: string | undefined
+  /** The `last_event_id` form parameter, if sent. */
+  readonly lastEventId: string | undefined
+}
+
 export interface TestAuthorizationServer {
   /** The issuer identifier, e.g. `http://127.0.0.1:41234` (no trailing slash). */
   readonly issuer: string
@@ -136,6 +153,13 @@ export interface TestAuthorizationServer {
   /** Introspection requests received (in every mode but `down`). */
   readonly introspectionCount: number
   readonly lastIntrospection: IntrospectionRequestInfo | undefined
+  /** The Keyhole revocation events endpoint (also in the metadata). */
+  readonly revocationEventsEndpoint: string
+  /** Revocation event streams open now. */
+  readonly revocationStreams: number
+  /** Revocation event subscriptions accepted since the start (`reset()` leaves it alone). */
+  readonly revocationSubscriptionCount: number
+  readonly lastRevocationSubscription: RevocationSubscriptionInfo | undefined
   /** Mint an opaque access token the introspection endpoint knows about. */
   issueToken(options?: IssueTokenOptions): string
   /**
@@ -149,8 +173,20 @@ export interface TestAuthorizationServer {
   ): string
   /** Sign any payload with the server's key (to craft answers that are wrong in one way). */
   sign(payload: unknown, header?: Readonly<Record<string, unknown>>): string
-  /** Introspection says `{"active":false}` from now on. Returns whether the token was known. */
+  /**
+   * Introspection says `{"active":false}` from now on, and, the first time, a `revoked` event
+   * (its base64url SHA-256) goes to every open revocation event stream and is kept for replay.
+   * Streams are not narrowed by audience, as introspection answers are not. Returns whether the
+   * token was known.
+   */
   revoke(token: string): boolean
+  /** End every open revocation event stream, as a server that drops connections would. */
+  endRevocationStreams(): void
+  /**
+   * Forget every kept revocation event and take a new stream position, as a restarted server:
+   * open streams end, and a subscriber that reconnects with its old `last_event_id` gets `reset`.
+   */
+  restartRevocationEvents(): void
   setMode(mode: TestServerMode): void
   /**
    * Answer every introspection request with `body` (a string is sent raw, anything else as JSON),
@@ -170,6 +206,8 @@ interface TokenRecord {
 }
 
 const JWT_ANSWER = 'application/token-introspection+jwt'
+/** Revocation events kept for replay (`last_event_id`); older ids get `reset`. */
+const RETAINED_EVENTS = 1000
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 function wantsJwt(accept: string | undefined): boolean {
@@ -229,6 +267,15 @@ export async function startTestAuthorizationServer(
   let forced: { body: string; init: ForcedAnswer } | undefined
   let count = 0
   let last: IntrospectionRequestInfo | undefined
+  const heartbeatSeconds = options.revocationHeartbeatSeconds ?? 15
+  const streams = new Set<ServerResponse>()
+  // Ids are `<boot id>.<sequence>`, as @keyhole/server's: a new boot id is a restart.
+  let bootId = randomBytes(6).toString('base64url')
+  let sequence = 0
+  let retained: { readonly sequence: number; readonly frame: string }[] = []
+  let heartbeats: NodeJS.Timeout | undefined
+  let subscriptionCount = 0
+  let lastSubscription: RevocationSubscriptionInfo | undefined
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
@@ -246,6 +293,7 @@ export async function startTestAuthorizationServer(
   const issuer = `${origin}${issuerPath}`
   const introspectionEndpoint = `${issuer}/introspect`
   const jwksUri = `${issuer}/jwks`
+  const revocationEventsEndpoint = `${issuer}/revocation-events`
   const metadataPath = `/.well-known/oauth-authorization-server${issuerPath}`
   const authenticate = createCallerAuthenticator(clients, [issuer, introspectionEndpoint])
 
@@ -266,6 +314,7 @@ export async function startTestAuthorizationServer(
       'EdDSA',
     ],
     introspection_signing_alg_values_supported: [key.alg],
+    keyhole_revocation_events_endpoint: revocationEventsEndpoint,
   }
   const metadata =
     typeof options.metadata === 'function'
@@ -360,6 +409,65 @@ export async function startTestAuthorizationServer(
     return json(res, 200, answer)
   }
 
+  /** The retained frames after `lastEventId`, or `reset` when they cannot be told. */
+  function replayAfter(lastEventId: string): string {
+    const dot = lastEventId.lastIndexOf('.')
+    const seen = Number(lastEventId.slice(dot + 1))
+    const oldest = retained[0]?.sequence ?? sequence + 1
+    if (
+      dot === -1 ||
+      lastEventId.slice(0, dot) !== bootId ||
+      !/^\d+$/.test(lastEventId.slice(dot + 1)) ||
+      seen > sequence ||
+      seen < oldest - 1
+    ) {
+      return 'event: reset\ndata: {}\n\n'
+    }
+    return retained
+      .filter((event) => event.sequence > seen)
+      .map((event) => event.frame)
+      .join('')
+  }
+
+  async function subscribe(req: IncomingMessage, res: ServerResponse) {
+    if (req.method !== 'POST')
+      return json(res, 405, { error: 'invalid_request' }, { allow: 'POST' })
+    const form = new URLSearchParams(await readBody(req))
+    const caller = await authenticate(req.headers, form)
+    if (!caller.ok) {
+      return json(
+        res,
+        caller.status,
+        { error: caller.error },
+        caller.basic ? { 'www-authenticate': `Basic realm="${issuer}"` } : {},
+      )
+    }
+    // The subscriber may have gone while it was authenticated: nothing would remove its stream.
+    if (res.destroyed || req.socket.destroyed) return
+    const lastEventId = form.get('last_event_id') ?? undefined
+    subscriptionCount++
+    lastSubscription = {
+      clientId: caller.clientId,
+      authMethod: caller.method,
+      accept: req.headers.accept,
+      lastEventId,
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
+    const replay = lastEventId === undefined ? '' : replayAfter(lastEventId)
+    const ready = `event: ready\nid: ${bootId}.${sequence}\ndata: ${JSON.stringify({ heartbeat: heartbeatSeconds })}\n\n`
+    res.write(replay + ready)
+    streams.add(res)
+    res.once('close', () => streams.delete(res))
+    heartbeats ??= setInterval(() => {
+      for (const stream of streams) stream.write(': heartbeat\n\n')
+    }, heartbeatSeconds * 1000).unref()
+  }
+
+  function endStreams() {
+    for (const stream of streams) stream.end()
+    streams.clear()
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse) {
     if (mode === 'down') {
       req.socket.destroy()
@@ -371,6 +479,7 @@ export async function startTestAuthorizationServer(
       return send(res, 200, JSON.stringify({ keys: [key.publicJwk] }), 'application/jwk-set+json')
     }
     if (path === `${issuerPath}/introspect`) return introspect(req, res)
+    if (path === `${issuerPath}/revocation-events`) return subscribe(req, res)
     return json(res, 404, { error: 'not_found' })
   }
 
@@ -398,6 +507,16 @@ export async function startTestAuthorizationServer(
     },
     get lastIntrospection() {
       return last
+    },
+    revocationEventsEndpoint,
+    get revocationStreams() {
+      return streams.size
+    },
+    get revocationSubscriptionCount() {
+      return subscriptionCount
+    },
+    get lastRevocationSubscription() {
+      return lastSubscription
     },
 
     issueToken(o = {}) {
@@ -449,8 +568,27 @@ export async function startTestAuthorizationServer(
     revoke(token) {
       const record = tokens.get(token)
       if (record === undefined) return false
+      if (record.revoked) return true
       record.revoked = true
+      sequence++
+      const data = {
+        token_hashes: [hash('sha256', token, 'base64url')],
+        revoked_at: Date.now(),
+      }
+      const frame = `event: revoked\nid: ${bootId}.${sequence}\ndata: ${JSON.stringify(data)}\n\n`
+      retained.push({ sequence, frame })
+      if (retained.length > RETAINED_EVENTS) retained.shift()
+      for (const stream of streams) stream.write(frame)
       return true
+    },
+
+    endRevocationStreams: endStreams,
+
+    restartRevocationEvents() {
+      bootId = randomBytes(6).toString('base64url')
+      sequence = 0
+      retained = []
+      endStreams()
     },
 
     setMode(next) {
@@ -472,6 +610,8 @@ export async function startTestAuthorizationServer(
     },
 
     async close() {
+      clearInterval(heartbeats)
+      endStreams()
       for (const wait of waits) {
         clearTimeout(wait.timer)
         wait.done()
