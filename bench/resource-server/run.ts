@@ -5,7 +5,9 @@
  *    in the same API process, loaded alternately with autocannon (50 connections). Target: ≥ 0.9×.
  *    Also shown: the same check through `await authenticate()`.
  * 3. for reference, the same route behind the least check a warm protected route can do, written
- *    inline (api-server.ts `/minimal`): how close to the target any library can come on this machine.
+ *    inline (api-server.ts `/minimal`): how close to the target any library can come on this machine;
+ * 4. revocation propagation: from sending RFC 7009 revocation to the moment a verifier subscribed to
+ *    the revocation events refuses the token it had cached (docs/revocation-events.md).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,7 +16,7 @@ import { join } from 'node:path'
 import { basicAuthorization } from '@keyhole/protocol'
 import { createTokenVerifier } from '@keyhole/resource-server'
 import autocannon from 'autocannon'
-import { clientCredentialsToken } from '../lib/http.ts'
+import { clientCredentialsToken, FORM_TYPE, send } from '../lib/http.ts'
 import { CONNECTIONS, PIPELINING } from '../lib/load.ts'
 import { ROOT, type ServerProcess, spawnServer } from '../lib/process.ts'
 import { fixed, markdownTable, thousands, wholeMs } from '../lib/table.ts'
@@ -34,9 +36,18 @@ export interface RouteFigures {
   readonly failures: number
 }
 
+/** Revocation → refusal by a subscribed verifier whose cache held the token, ms. */
+export interface RevocationFigures {
+  readonly samples: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+}
+
 export interface ResourceServerFigures {
   readonly verifyNsPerOp: number
   readonly verifyCalls: number
+  readonly revocation: RevocationFigures
   readonly open: RouteFigures
   readonly protected: RouteFigures
   /** The same check through the node adapter's `await authenticate()`. */
@@ -113,6 +124,65 @@ async function measureVerify(
   return { nsPerOp: (elapsed * 1e6) / calls, calls }
 }
 
+/**
+ * For each sample: a fresh token, verified once (now cached), revoked through RFC 7009; then
+ * `verifyNow` is asked again each turn of the event loop until it refuses. The time from sending
+ * the revocation to that refusal is the propagation delay of the revocation events (it includes
+ * the revocation's own round trip). Without them the cached answer would be served for up to the
+ * cache TTL (60 s by default).
+ */
+async function measureRevocation(
+  issuer: string,
+  resourceSecret: string,
+  clientSecret: string,
+  samples: number,
+): Promise<RevocationFigures> {
+  let connected: () => void = () => {}
+  const ready = new Promise<void>((resolve) => {
+    connected = resolve
+  })
+  const verifier = createTokenVerifier({
+    issuer,
+    audience: 'https://orders.example.test',
+    credentials: { clientId: 'orders', clientSecret: resourceSecret },
+    revocationEvents: true,
+    onEvent: (event) => {
+      if (event.type === 'revocation_stream' && event.state === 'connected') connected()
+    },
+  })
+  const client = basicAuthorization('bench-client', clientSecret)
+  const delays: number[] = []
+  try {
+    await ready
+    for (let i = 0; i < samples; i++) {
+      const token = await clientCredentialsToken(`${issuer}/token`, client, 'orders:read')
+      const req = { method: 'GET', url: '/orders', headers: { authorization: `Bearer ${token}` } }
+      const first = await verifier.verify(req)
+      if (!first.ok) throw new Error(`a fresh token was refused: ${first.status}`)
+      const started = performance.now()
+      const revoked = await send({
+        url: `${issuer}/revoke`,
+        headers: { 'content-type': FORM_TYPE, authorization: client },
+        body: new URLSearchParams({ token }).toString(),
+      })
+      if (revoked.status !== 200) throw new Error(`revocation answered ${revoked.status}`)
+      for (;;) {
+        const now = verifier.verifyNow(req)
+        const result = now instanceof Promise ? await now : now
+        if (!result.ok) break
+        if (performance.now() - started > 10_000) throw new Error('the revocation never arrived')
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+      delays.push(performance.now() - started)
+    }
+  } finally {
+    await verifier.close()
+  }
+  delays.sort((a, b) => a - b)
+  const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? 0
+  return { samples, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: delays.at(-1) ?? 0 }
+}
+
 async function loadRoute(
   api: ServerProcess,
   url: string,
@@ -183,6 +253,7 @@ export async function runResourceServerBench(options: {
       token,
       Math.min(options.duration, 5),
     )
+    const revocation = await measureRevocation(as.issuer, resourceSecret, clientSecret, 200)
     api = await spawnServer({
       args: ['--import', 'tsx', API_SERVER],
       env: { KEYHOLE_ISSUER: as.issuer, KEYHOLE_RESOURCE_SECRET: resourceSecret },
@@ -218,6 +289,7 @@ export async function runResourceServerBench(options: {
     return {
       verifyNsPerOp: verify.nsPerOp,
       verifyCalls: verify.calls,
+      revocation,
       open: bestOpen,
       protected: bestProtected,
       awaited: bestAwaited,
@@ -250,6 +322,10 @@ export function reportResourceServer(figures: ResourceServerFigures): boolean {
         [
           'verify() on a warm cache',
           `${thousands(figures.verifyNsPerOp)} ns/op (${thousands(figures.verifyCalls)} calls)`,
+        ],
+        [
+          'revocation → refused by a subscribed verifier (cached token)',
+          `p50 ${fixed(figures.revocation.p50Ms, 2)} ms, p99 ${fixed(figures.revocation.p99Ms, 2)} ms, max ${fixed(figures.revocation.maxMs, 2)} ms (${figures.revocation.samples} revocations)`,
         ],
       ],
     ),
