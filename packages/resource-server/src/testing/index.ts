@@ -383,14 +383,7 @@ export async function startTestAuthorizationServer(
     if (req.method !== 'POST')
       return json(res, 405, { error: 'invalid_request' }, { allow: 'POST' })
     const caller = await authenticate(req.headers, form)
-    if (!caller.ok) {
-      return json(
-        res,
-        caller.status,
-        { error: caller.error },
-        caller.basic ? { 'www-authenticate': `Basic realm="${issuer}"` } : {},
-      )
-    }
+    if (!caller.ok) return refuseCaller(res, caller)
     last = { ...last, clientId: caller.clientId, authMethod: caller.method }
     const token = form.get('token')
     if (token === null || token === '') {
@@ -429,19 +422,25 @@ export async function startTestAuthorizationServer(
       .join('')
   }
 
+  /** RFC 6749 §5.2: a failed client authentication, with a Basic challenge when Basic was used. */
+  function refuseCaller(
+    res: ServerResponse,
+    caller: { readonly status: number; readonly error: string; readonly basic: boolean },
+  ) {
+    json(
+      res,
+      caller.status,
+      { error: caller.error },
+      caller.basic ? { 'www-authenticate': `Basic realm="${issuer}"` } : {},
+    )
+  }
+
   async function subscribe(req: IncomingMessage, res: ServerResponse) {
     if (req.method !== 'POST')
       return json(res, 405, { error: 'invalid_request' }, { allow: 'POST' })
     const form = new URLSearchParams(await readBody(req))
     const caller = await authenticate(req.headers, form)
-    if (!caller.ok) {
-      return json(
-        res,
-        caller.status,
-        { error: caller.error },
-        caller.basic ? { 'www-authenticate': `Basic realm="${issuer}"` } : {},
-      )
-    }
+    if (!caller.ok) return refuseCaller(res, caller)
     // The subscriber may have gone while it was authenticated: nothing would remove its stream.
     if (res.destroyed || req.socket.destroyed) return
     const lastEventId = form.get('last_event_id') ?? undefined
