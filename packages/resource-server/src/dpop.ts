@@ -28,6 +28,21 @@ export type DpopOutcome =
       readonly error: 'invalid_dpop_proof' | 'invalid_token'
       readonly description: string
     }
+  /** The shared replay store did not answer: whether the proof is fresh is unknown (fail closed). */
+  | { readonly ok: false; readonly error: 'temporarily_unavailable'; readonly description: string }
+
+/**
+ * Where used proofs are remembered across the processes of an API (RFC 9449 §11.1), so that a
+ * proof accepted by one instance is refused by every other. `createRedisReplayStore` in
+ * `@keyhole/resource-server/redis` is one; any store with an atomic "set if absent" will do.
+ */
+export interface DpopReplayStore {
+  /**
+   * Remember `key` for `ttlMs` milliseconds, atomically: true when it was not known yet (the
+   * proof's first use anywhere), false when it was.
+   */
+  remember(key: string, ttlMs: number): Promise<boolean>
+}
 
 export interface DpopVerifier {
   /** The algorithms to advertise in `WWW-Authenticate: DPoP algs="..."`. */
@@ -124,6 +139,26 @@ export function createDpopVerifier(options: DpopOptions, audience: string): Dpop
   }
   // RFC 9449 §11.1: jti hashes per target URI, kept for as long as the proof could be accepted.
   const seen = new LRUCache<string, true>({ max: REPLAY_CACHE_SIZE, ttl: 2 * maxAge * 1000 })
+  const shared = options.replayStore
+  const sharedTimeoutMs = options.replayStoreTimeoutMs ?? 100
+  if (!Number.isFinite(sharedTimeoutMs) || sharedTimeoutMs <= 0) {
+    throw new TypeError('options.dpop.replayStoreTimeoutMs must be a positive number')
+  }
+
+  /** The shared store's word on `key`: first use, replay, or no answer in time. */
+  async function firstUseEverywhere(key: string, ttlMs: number): Promise<boolean | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), sharedTimeoutMs)
+    })
+    try {
+      return await Promise.race([(shared as DpopReplayStore).remember(key, ttlMs), late])
+    } catch {
+      return undefined
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 
   /**
    * The URI the client addressed. The configured origin wins (behind proxies the request line
@@ -239,9 +274,20 @@ export function createDpopVerifier(options: DpopOptions, audience: string): Dpop
       // so two concurrent requests with the same proof cannot both pass.
       const key = sha256(`${expected}\0${jti}`)
       if (seen.has(key)) return proofError('the DPoP proof was already used')
-      const remainingMs = Math.ceil((iat + maxAge - now) * 1000) + 1000
-      seen.set(key, true, { ttl: Math.max(1000, remainingMs) })
-      return { ok: true }
+      const remainingMs = Math.max(1000, Math.ceil((iat + maxAge - now) * 1000) + 1000)
+      seen.set(key, true, { ttl: remainingMs })
+      if (shared === undefined) return { ok: true }
+      // Then every other instance of the API: the store's atomic set-if-absent decides. A store
+      // that cannot answer leaves the proof unchecked, which is not accepted (fail closed).
+      const first = await firstUseEverywhere(key, remainingMs)
+      if (first === undefined) {
+        return {
+          ok: false,
+          error: 'temporarily_unavailable',
+          description: 'the DPoP replay check cannot be made; retry later',
+        }
+      }
+      return first ? { ok: true } : proofError('the DPoP proof was already used')
     },
   }
 }

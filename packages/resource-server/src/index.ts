@@ -1,5 +1,6 @@
 /** @keyhole/resource-server public API. */
 export type { CacheOptions, SecondLevelCache } from './cache.ts'
+export type { DpopReplayStore } from './dpop.ts'
 export type { MetricsSnapshot } from './metrics.ts'
 export type { CompatibilityFlags } from './normalize.ts'
 export type {

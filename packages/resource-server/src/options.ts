@@ -2,6 +2,7 @@
 import type { KeyObject, webcrypto } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { CacheOptions } from './cache.ts'
+import type { DpopReplayStore } from './dpop.ts'
 import type { AsHttpOptions } from './http-client.ts'
 import type { CompatibilityFlags } from './normalize.ts'
 import type { RequestLike } from './request.ts'
@@ -86,6 +87,17 @@ export interface DpopOptions {
    * `https://api.example.com`. Default: the origin of an absolute request URL, else of `audience`.
    */
   readonly origin?: string
+  /**
+   * Where used proofs are remembered across the API's processes (RFC 9449 §11.1), e.g.
+   * `createRedisReplayStore(client)` from `@keyhole/resource-server/redis`: a proof accepted by
+   * one instance is then refused by every other. Default: this process only.
+   */
+  readonly replayStore?: DpopReplayStore
+  /**
+   * How long to wait for `replayStore`, ms. Default 100. A store that does not answer in time
+   * (or fails) makes the request 503 with `Retry-After`: an unchecked proof is not accepted.
+   */
+  readonly replayStoreTimeoutMs?: number
 }
 
 export interface ProtectedResourceMetadataOptions {

@@ -6,6 +6,7 @@
  * client (`createClient().connect()`). For other clients, implement SecondLevelCache directly.
  */
 import type { SecondLevelCache } from './cache.ts'
+import type { DpopReplayStore } from './dpop.ts'
 
 /** The slice of node-redis v5 this needs. */
 export interface RedisClientLike {
@@ -13,7 +14,7 @@ export interface RedisClientLike {
   set(
     key: string,
     value: string,
-    options: { expiration: { type: 'EX'; value: number } },
+    options: { expiration: { type: 'EX' | 'PX'; value: number }; condition?: 'NX' },
   ): Promise<unknown>
   del(key: string): Promise<unknown>
 }
@@ -29,6 +30,24 @@ export function createRedisCache(client: RedisClientLike): SecondLevelCache {
     },
     async delete(key) {
       await client.del(key)
+    },
+  }
+}
+
+/**
+ * The DPoP replay store (`dpop.replayStore`) in Redis: `SET key 1 NX PX ttl` is atomic, so of two
+ * instances that see the same proof at once exactly one accepts it (RFC 9449 §11.1). Keys are
+ * hashes of the target URI and the proof's `jti`, under `keyhole:rs:dpop:`.
+ */
+export function createRedisReplayStore(client: RedisClientLike): DpopReplayStore {
+  return {
+    async remember(key, ttlMs) {
+      const reply = await client.set(`keyhole:rs:dpop:${key}`, '1', {
+        expiration: { type: 'PX', value: Math.max(1, Math.ceil(ttlMs)) },
+        condition: 'NX',
+      })
+      // 'OK' when set; null when the key existed.
+      return reply === 'OK'
     },
   }
 }

@@ -338,14 +338,18 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     }
   }
 
-  function unavailable(reason: string, retryAfter: number | undefined): VerifyFailure {
+  function unavailable(
+    reason: string,
+    retryAfter: number | undefined,
+    description = 'the authorization server cannot be reached; retry later',
+  ): VerifyFailure {
     const seconds = Math.max(1, Math.min(retryAfter ?? 5, 300))
     emit({ type: 'rejected', status: 503, error: 'temporarily_unavailable', reason })
     return {
       ok: false,
       status: 503,
       error: 'temporarily_unavailable',
-      description: 'the authorization server cannot be reached; retry later',
+      description,
       retryAfter: seconds,
       headers: { 'Retry-After': String(seconds) },
     }
@@ -635,7 +639,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
         proof.ok
           ? authorize(req, policy, ctx, info, source, scheme, true)
-          : fail(401, proof.error, proof.description, 'DPoP'),
+          : proof.error === 'temporarily_unavailable'
+            ? unavailable(proof.description, 1, proof.description)
+            : fail(401, proof.error, proof.description, 'DPoP'),
       )
     }
     if (scheme === 'DPoP') return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
