@@ -45,6 +45,12 @@ interface Entry {
   /** epoch ms */
   readonly freshUntil: number
   readonly staleUntil: number
+  /**
+   * epoch ms: when the load that produced it began (before the AS was asked). An entry from the
+   * shared level loaded before a purge or clear this process knows of is not used: another
+   * process may have stored it without having heard of the revocation yet.
+   */
+  readonly loadedAt?: number
 }
 
 export interface Lookup {
@@ -56,7 +62,12 @@ export interface Lookup {
 }
 
 /** A point in the cache's history, taken before asking the AS (see `TokenCache.mark`). */
-export type CacheMark = number
+export interface CacheMark {
+  /** Orders purges and loads in this process (a counter: same-millisecond events stay ordered). */
+  readonly seq: number
+  /** epoch ms: orders them against entries other processes put in the shared level. */
+  readonly at: number
+}
 
 export interface TokenCache {
   /**
@@ -76,7 +87,8 @@ export interface TokenCache {
   /**
    * Drop every answer of the in-process level (and make loads under way not store theirs). The
    * second level has no "delete everything in this namespace" in its `{get, set, delete}`
-   * contract, so its entries stay until their own TTL: at most `maxTtl` (or `negativeTtl`).
+   * contract, so its entries stay until their own TTL, but this process no longer uses those
+   * loaded before the clear (see `loadedAt`).
    */
   clear(): void
   /** Run `load` once for concurrent callers with the same hash. */
@@ -96,6 +108,7 @@ function isEntry(value: unknown): value is Entry {
     typeof e.staleUntil === 'number' &&
     typeof v === 'object' &&
     v !== null &&
+    (e.loadedAt === undefined || typeof e.loadedAt === 'number') &&
     (v.active === false ||
       (v.active === true &&
         Array.isArray(v.scopes) &&
@@ -105,12 +118,18 @@ function isEntry(value: unknown): value is Entry {
 }
 
 /**
- * How long a purge is remembered by hash: longer than one introspection (its deadline is
- * `http.timeoutMs`, 2 s by default). Older or evicted purges are not forgotten but folded into
- * one "everything before" mark, which is only more conservative.
+ * How long a purge is remembered by hash, at least: longer than one introspection (its deadline
+ * is `http.timeoutMs`, 2 s by default). It is also kept as long as a shared-level entry loaded
+ * before it can live (`maxTtl` + `staleIfError` + this margin). Older or evicted purges are not
+ * forgotten but folded into one "everything before" mark, which is only more conservative.
  */
-const PURGE_MEMORY_MS = 30_000
+const PURGE_MEMORY_MIN_MS = 30_000
 const PURGE_MEMORY_ENTRIES = 10_000
+/**
+ * How far the clocks of an API's processes may disagree: a shared-level entry whose load began
+ * less than this after a purge (or clear) is not trusted either.
+ */
+const CLOCK_SKEW_MS = 5_000
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -140,24 +159,38 @@ export function createTokenCache(
   let sequence = 0
   /** Loads whose mark is below this store nothing (a clear, or purges no longer remembered one by one). */
   let floor = 0
+  /** The same line in wall-clock time (epoch ms), for entries other processes stored; 0: none. */
+  let wallFloor = 0
+  const purgeMemoryMs = Math.max(PURGE_MEMORY_MIN_MS, maxTtl + staleIfError + 30_000)
   /** Recent purges by hash, oldest first (a Map keeps insertion order). */
-  const purged = new Map<string, { readonly mark: CacheMark; readonly at: number }>()
+  const purged = new Map<string, { readonly seq: number; readonly at: number }>()
 
   function rememberPurge(hash: string, t: number) {
     purged.delete(hash)
-    purged.set(hash, { mark: ++sequence, at: t })
-    for (const [oldest, { mark, at }] of purged) {
-      if (purged.size <= PURGE_MEMORY_ENTRIES && t - at < PURGE_MEMORY_MS) break
+    purged.set(hash, { seq: ++sequence, at: t })
+    for (const [oldest, { seq, at }] of purged) {
+      if (purged.size <= PURGE_MEMORY_ENTRIES && t - at < purgeMemoryMs) break
       purged.delete(oldest)
-      floor = Math.max(floor, mark)
+      floor = Math.max(floor, seq)
+      wallFloor = Math.max(wallFloor, at)
     }
   }
 
   /** Whether an answer loaded since `since` may have been overtaken by a purge or a clear. */
   function overtaken(hash: string, since: CacheMark): boolean {
-    if (since < floor) return true
+    if (since.seq < floor) return true
     const purge = purged.get(hash)
-    return purge !== undefined && purge.mark > since
+    return purge !== undefined && purge.seq > since.seq
+  }
+
+  /**
+   * Whether a shared-level entry began loading before a purge of its token or a clear that this
+   * process knows of (within the clock margin). Another process may have stored it before it
+   * heard of the revocation, or never heard of it at all, so it is not used.
+   */
+  function loadedBeforePurge(hash: string, loadedAt: number): boolean {
+    const line = Math.max(wallFloor, purged.get(hash)?.at ?? 0)
+    return line > 0 && loadedAt < line + CLOCK_SKEW_MS
   }
 
   // I-24: never past exp, whatever the entry says.
@@ -172,16 +205,16 @@ export function createTokenCache(
     return undefined
   }
 
-  function entryFor(value: Introspected, t: number): Entry | undefined {
+  function entryFor(value: Introspected, t: number, loadedAt: number): Entry | undefined {
     if (!value.active) {
       return negativeTtl > 0
-        ? { value, freshUntil: t + negativeTtl, staleUntil: t + negativeTtl }
+        ? { value, freshUntil: t + negativeTtl, staleUntil: t + negativeTtl, loadedAt }
         : undefined
     }
     const expMs = value.exp === undefined ? Number.POSITIVE_INFINITY : value.exp * 1000
     const freshUntil = Math.min(t + maxTtl, expMs)
     if (freshUntil <= t) return undefined
-    return { value, freshUntil, staleUntil: Math.min(freshUntil + staleIfError, expMs) }
+    return { value, freshUntil, staleUntil: Math.min(freshUntil + staleIfError, expMs), loadedAt }
   }
 
   /** One in-process level: what it knows of `hash` (dropping an entry past use), or undefined. */
@@ -210,7 +243,7 @@ export function createTokenCache(
       const known = local(positives, hash, t) ?? local(negatives, hash, t)
       if (known !== undefined) return known
       if (l2 === undefined) return {}
-      const since = sequence
+      const since: CacheMark = { seq: sequence, at: t }
       let raw: string | null | undefined
       try {
         // A slow shared cache must not slow every request: past the timeout it is a miss.
@@ -227,6 +260,8 @@ export function createTokenCache(
         return {}
       }
       if (!isEntry(entry)) return {}
+      // An entry from before the version that records loadedAt counts as loaded long ago.
+      if (loadedBeforePurge(hash, entry.loadedAt ?? 0)) return {}
       const found = classify(entry, now())
       if (found === undefined) return {}
       // A purge that came while the second level was read may have made this entry stale: the
@@ -235,13 +270,13 @@ export function createTokenCache(
       return found.fresh === undefined ? found : { ...found, level: 'l2' }
     },
 
-    mark: () => sequence,
+    mark: () => ({ seq: sequence, at: now() }),
 
     async store(hash, value, since) {
       if (maxTtl === 0) return
       if (since !== undefined && overtaken(hash, since)) return
       const t = now()
-      const entry = entryFor(value, t)
+      const entry = entryFor(value, t, since?.at ?? t)
       if (entry === undefined) return
       if (value.active) {
         negatives.delete(hash)
@@ -280,6 +315,9 @@ export function createTokenCache(
       negatives.clear()
       purged.clear()
       floor = ++sequence
+      // Shared-level entries loaded before now are not used either (they may be of tokens
+      // revoked while this process heard nothing); they are asked for again.
+      wallFloor = now()
       inflight.clear()
     },
 

@@ -62,15 +62,16 @@ export interface IssuerOptions {
   readonly compat?: CompatibilityFlags
   readonly jwt?: JwtOptions
   /**
-   * Subscribe to the issuer's revocation events (Keyhole revocation events v1, an extension
-   * served by @keyhole/server and the test kit): the AS pushes the hashes of revoked tokens and this API drops them
-   * from its caches at once instead of trusting them until the cache TTL runs out. The stream
+   * Subscribe to the issuer's revocation events (docs/revocation-events.md, an extension served
+   * by @keyhole/server and the test kit): the AS pushes the hashes of revoked tokens and this API
+   * drops them from its caches at once instead of trusting them until the cache TTL runs out. The stream
    * uses the same credentials as introspection. Default off. `true` finds the endpoint in the
    * RFC 8414 metadata (`keyhole_revocation_events_endpoint`); `{ endpoint }` skips discovery.
    * Only for strategies that introspect (`introspect`, `jwt+introspect`, `auto`).
    * Answers cached before the stream is first ready are dropped then (nothing can replay what
-   * was revoked before it existed); a `reset` from the AS drops every in-process answer (shared
-   * second-level entries stay until their TTL). The stream reconnects by itself (backoff from
+   * was revoked before it existed); a `reset` from the AS, or an event that cannot be read,
+   * drops every in-process answer, and shared second-level entries loaded before it are no
+   * longer used (they are asked for again). The stream reconnects by itself (backoff from
    * 0.5 s to 30 s; 30 s after a 4xx); `onEvent` reports it. Call `close()` on the verifier to
    * end it.
    */

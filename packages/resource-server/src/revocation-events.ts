@@ -276,16 +276,27 @@ export function startRevocationSubscriber(
     if (id !== undefined && id.length <= MAX_ID_CHARS) lastEventId = id
   }
 
+  /**
+   * A `revoked` event that cannot be read names revoked tokens we cannot purge one by one: every
+   * cached answer of the issuer goes, as on `reset`. The position may then move past it.
+   */
+  function unreadable(event: SseEvent, reason: string) {
+    malformed('revoked', reason)
+    config.clear()
+    remember(event.id)
+    emit({ type: 'revocation_reset', issuer })
+  }
+
   function revoked(event: SseEvent) {
     let body: unknown
     try {
       body = JSON.parse(event.data)
     } catch {
-      return malformed('revoked', 'the data is not JSON')
+      return unreadable(event, 'the data is not JSON')
     }
     const hashes = isObject(body) ? body.token_hashes : undefined
     if (!isObject(body) || !Array.isArray(hashes)) {
-      return malformed('revoked', 'token_hashes is not an array')
+      return unreadable(event, 'token_hashes is not an array')
     }
     let tokens = 0
     for (const hash of hashes) {
@@ -295,6 +306,7 @@ export function startRevocationSubscriber(
       config.purge(hash).catch(ignore)
       tokens++
     }
+    // Values that are not 43 base64url characters can be no cache key of ours: nothing to purge.
     if (tokens !== hashes.length) {
       malformed(
         'revoked',
@@ -346,6 +358,10 @@ export function startRevocationSubscriber(
         return emit({ type: 'revocation_reset', issuer })
       case 'ready':
         return ready(event)
+      case 'heartbeat':
+        // The stream's position while nothing concerned us: a reconnection resumes from here
+        // rather than from an old id the AS may no longer keep (which would mean a `reset`).
+        return remember(event.id)
       default:
         // Unknown events are for newer subscribers (forward compatibility).
         return
@@ -416,6 +432,13 @@ export function startRevocationSubscriber(
       reason = 'the authorization server ended the stream'
     } catch (err) {
       reason = abortReason ?? describe(err)
+      if (err instanceof SseOverflowError) {
+        // An event too large to read would come back on every replay from this position: what
+        // it named is dropped with everything else, and the next connection starts afresh.
+        config.clear()
+        lastEventId = undefined
+        emit({ type: 'revocation_reset', issuer })
+      }
       // A misconfiguration (no endpoint published, a key that cannot sign) is retried slowly too.
       retryMs =
         err instanceof Refusal
