@@ -2,6 +2,10 @@ import { Command, InvalidArgumentError } from 'commander'
 import { demoCommand } from './commands/demo.ts'
 import { hashSecretCommand } from './commands/hash-secret.ts'
 import { serveCommand } from './commands/serve.ts'
+import { addClientOptions, addTokenTypeHint } from './commands/token-common.ts'
+import { collectResource, tokenGetCommand } from './commands/token-get.ts'
+import { tokenIntrospectCommand } from './commands/token-introspect.ts'
+import { tokenRevokeCommand } from './commands/token-revoke.ts'
 
 export function parsePort(value: string): number {
   const port = Number(value)
@@ -13,8 +17,13 @@ export function parsePort(value: string): number {
 
 const program = new Command()
   .name('keyhole')
-  .description('OAuth 2.0 token introspection: run the authorization server, hash secrets')
+  .description(
+    'OAuth 2.0 token introspection: run the authorization server, hash secrets, get, introspect and revoke tokens',
+  )
   .showHelpAfterError()
+  // Usage errors exit 2, not commander's 1: `token introspect` exits 1 for an inactive token.
+  // Set before the commands are added, which inherit it.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
 
 program
   .command('serve')
@@ -42,5 +51,43 @@ program
   .description('print the secretHash of a secret read from standard input, or of a new one')
   .option('-g, --generate', 'generate a new 256-bit secret and print it with its hash')
   .action(hashSecretCommand)
+
+const token = program
+  .command('token')
+  .description(
+    'get, introspect and revoke tokens at an authorization server; the client secret comes from $KEYHOLE_CLIENT_SECRET, --secret-file or standard input, never from an argument',
+  )
+
+addClientOptions(
+  token.command('get').description('get an access token (client_credentials grant) and print it'),
+)
+  .option('--scope <scopes>', 'space-separated scopes to request')
+  .option(
+    '--resource <uri>',
+    'resource (RFC 8707) the token is for; repeat for several',
+    collectResource,
+  )
+  .option('--json', 'print the whole token response as JSON, not just the token')
+  .action(tokenGetCommand)
+
+addTokenTypeHint(
+  addClientOptions(
+    token
+      .command('introspect')
+      .description(
+        'introspect a token and print the answer; exit 0 if active, 1 if not, 2 on errors',
+      )
+      .argument('[token]', 'the token; omit it or give "-" to read it from standard input (safer)'),
+  ),
+).action(tokenIntrospectCommand)
+
+addTokenTypeHint(
+  addClientOptions(
+    token
+      .command('revoke')
+      .description('revoke a token; prints nothing on success')
+      .argument('[token]', 'the token; omit it or give "-" to read it from standard input (safer)'),
+  ),
+).action(tokenRevokeCommand)
 
 await program.parseAsync(process.argv)
