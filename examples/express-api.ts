@@ -7,6 +7,8 @@
  *     http://127.0.0.1:9400/token | jq -r .access_token)
  *   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/orders        # 200
  *   curl -X POST -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/orders  # 403: no orders:write
+ *   curl -u shop:shop-secret -d "token=$TOKEN" http://127.0.0.1:9400/revoke
+ *   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/orders        # 401 at once
  *   curl -i http://127.0.0.1:3000/orders                                        # 401 + WWW-Authenticate
  *   curl http://127.0.0.1:3000/.well-known/oauth-protected-resource            # RFC 9728 metadata
  */
@@ -20,6 +22,9 @@ const verifier = createTokenVerifier({
   // This API's resource identifier: tokens must carry it in `aud`.
   audience: 'https://orders.example.test',
   credentials: { clientId: 'orders', clientSecret: process.env.ORDERS_SECRET ?? 'orders-secret' },
+  // Keyhole pushes revocations: a revoked token is refused at the next request, not after the
+  // cache TTL (docs/revocation-events.md).
+  revocationEvents: true,
 })
 
 const app = express()
