@@ -19,7 +19,7 @@ import { trustedProxies } from './http/client-address.ts'
 import { createRequestListener } from './http/server.ts'
 import type { Route } from './http/types.ts'
 import { createLogger, describeError, type Logger } from './log.ts'
-import { openStore } from './store/open-store.ts'
+import { openStore, storeStartError } from './store/open-store.ts'
 import type { Store } from './store/store.ts'
 import { createRateLimiter } from './throttle/rate-limiter.ts'
 
@@ -52,8 +52,22 @@ export async function createAuthorizationServer(
   const store = forgettingOnSync(options.store ?? openStore(config.storage), verified)
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 })
   server.keepAliveTimeout = 65_000
+  const revocationEvents = createRevocationEvents()
+  let stopRevocationFeed: (() => Promise<void>) | undefined
   try {
     await store.syncPrincipals('config', [...config.resources, ...config.clients])
+    // A store that several servers share tells every server of every revocation, whichever
+    // server made it (this one included: the revocation endpoint then leaves publishing to the
+    // feed). Listening starts before the port opens, so no subscriber can miss the first ones.
+    if (config.features.revocationEvents && store.revocations !== undefined) {
+      stopRevocationFeed = await store.revocations.listen({
+        revoked: (tokens, atMs) => revocationEvents.publish(tokens, atMs),
+        missed: () => {
+          logger.log('warn', 'revocation feed interrupted: event subscribers are told to reset')
+          revocationEvents.reset()
+        },
+      })
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(config.port, config.host, () => {
@@ -63,8 +77,10 @@ export async function createAuthorizationServer(
     })
   } catch (err) {
     // A start that fails (the port taken, a config the store refuses) leaves no file open.
+    await stopRevocationFeed?.()
     if (options.store === undefined) await store.close()
-    throw err
+    // A database that cannot be reached or used is named like any other storage problem.
+    throw storeStartError(err)
   }
   for (const warning of config.warnings) logger.log('warn', warning)
   const address = server.address() as AddressInfo
@@ -90,7 +106,7 @@ export async function createAuthorizationServer(
       verified,
     },
     inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
-    revocationEvents: createRevocationEvents(),
+    revocationEvents,
   }
 
   // The feature table: routes and metadata both come from here.
@@ -195,6 +211,7 @@ export async function createAuthorizationServer(
       // Open event streams would hold the server up to its grace period: they end now (their
       // subscribers reconnect to whichever server is up, and learn what they missed).
       deps.revocationEvents.close()
+      await stopRevocationFeed?.()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()

@@ -8,6 +8,7 @@ import { isIP } from 'node:net'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import * as v from 'valibot'
 import type { LogLevel } from './log.ts'
+import { isPostgresUrl, parsePostgresUrl } from './store/postgres/postgres-url.ts'
 import type { ClientRecord, ResourceRecord } from './store/store.ts'
 import type { RateLimit } from './throttle/rate-limiter.ts'
 import { hashSecret, isSecretHash } from './tokens/hash.ts'
@@ -84,7 +85,11 @@ const ConfigSchema = v.strictObject({
   host: v.optional(v.string(), '127.0.0.1'),
   /** Default 9400; `--port` overrides; 0 picks a free port. */
   port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)), 9400),
-  /** `sqlite:PATH` (relative to the config file), `sqlite::memory:`. Default: sqlite:./keyhole.db. */
+  /**
+   * `sqlite:PATH` (relative to the config file), `sqlite::memory:`, or a PostgreSQL URL
+   * (`postgres://user:password@host:port/db?max=10`) that several servers may share.
+   * Default: sqlite:./keyhole.db.
+   */
   storage: v.optional(v.string(), 'sqlite:./keyhole.db'),
   resources: v.optional(v.array(ResourceSchema), []),
   clients: v.optional(v.array(ClientSchema), []),
@@ -157,11 +162,17 @@ const ConfigSchema = v.strictObject({
   ),
 })
 
-export type StorageConfig = {
-  readonly kind: 'sqlite'
-  readonly path: string
-  readonly durability: 'normal' | 'full'
-}
+export type StorageConfig =
+  | {
+      readonly kind: 'sqlite'
+      readonly path: string
+      readonly durability: 'normal' | 'full'
+    }
+  | {
+      readonly kind: 'postgres'
+      /** As written in the config: it may hold a password, so no message ever quotes it. */
+      readonly url: string
+    }
 
 export interface ServerConfig {
   /** Undefined: derived from the address the server listens on. */
@@ -236,8 +247,13 @@ function checkIssuer(issuer: string): string | undefined {
 }
 
 function parseStorage(value: string, baseDir: string): StorageConfig | string {
+  if (isPostgresUrl(value)) {
+    // Checked here, connected to at start; the problem never quotes the URL (a password).
+    const target = parsePostgresUrl(value)
+    return typeof target === 'string' ? target : { kind: 'postgres', url: value }
+  }
   if (!value.startsWith('sqlite:')) {
-    return 'must be sqlite:PATH or sqlite::memory: (PostgreSQL support is not in this version)'
+    return 'must be sqlite:PATH, sqlite::memory: or postgres://user:password@host:port/database'
   }
   const [rest = '', query = ''] = value.slice('sqlite:'.length).split('?', 2)
   const params = new URLSearchParams(query)

@@ -14,14 +14,22 @@ export {
   type StorageConfig,
 } from './config.ts'
 export { createLogger, type Logger, type LogLevel } from './log.ts'
+export {
+  openPostgresStore,
+  type PostgresStoreOptions,
+} from './store/postgres/postgres-store.ts'
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts'
-export type {
-  ClientRecord,
-  GrantType,
-  Principal,
-  PrincipalSource,
-  ResourceRecord,
-  Store,
+export {
+  type ClientRecord,
+  type GrantType,
+  type Principal,
+  type PrincipalSource,
+  type ResourceRecord,
+  type RevocationFeed,
+  type RevocationListener,
+  type RevokedToken,
+  type Store,
+  StoreUnavailableError,
 } from './store/store.ts'
 export { hashSecret, tokenHash } from './tokens/hash.ts'
 export { mintToken, tokenKindOf } from './tokens/token-format.ts'

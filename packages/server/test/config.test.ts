@@ -152,6 +152,38 @@ describe('configuration', () => {
     })
   }
 
+  test('storage: a PostgreSQL URL is accepted as written', () => {
+    for (const url of [
+      'postgres://keyhole:pw@db.internal:5432/keyhole',
+      'postgresql://keyhole@[::1]/keyhole?max=25&sslmode=verify-full',
+    ]) {
+      assert.deepEqual(parseConfig({ ...base, storage: url }, '/').storage, {
+        kind: 'postgres',
+        url,
+      })
+    }
+  })
+
+  test('storage: a malformed PostgreSQL URL names storage and never quotes the URL', () => {
+    const password = 'hunter2-very-secret'
+    for (const url of [
+      `postgres://keyhole:${password}@db:notaport/keyhole`,
+      `postgres://keyhole:${password}@db:5432`,
+      `postgres://keyhole:${password}@db/keyhole?max=0`,
+      `postgres://keyhole:${password}@db/keyhole?max=10&max=11`,
+      `postgres://keyhole:${password}@db/keyhole?sslmode=sometimes`,
+      `postgres://keyhole@db/keyhole?${password}=1`,
+      `postgres://keyhole:%zz${password}@db/keyhole`,
+      `postgres:keyhole:${password}@db/keyhole`,
+    ]) {
+      const problems = problemsOf({ ...base, storage: url })
+      assert.equal(problems.length, 1, url)
+      assert.match(problems[0] ?? '', /^storage: /, url)
+      assert.ok(!problems[0]?.includes(password), problems[0])
+      assert.ok(!problems[0]?.includes('keyhole@'), problems[0])
+    }
+  })
+
   test('a short plain secret is accepted with a warning that names it', () => {
     const config = parseConfig(
       { ...base, clients: [{ id: 'shop', secret: 'shop-secret', scopes: [] }] },

@@ -4,15 +4,11 @@
  * hub on its own, for what needs many events or a short heartbeat.
  */
 import assert from 'node:assert/strict'
-import { hash } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { basicAuthorization } from '@keyhole/protocol'
 import {
   BILLING,
   BILLING_AUD,
   base,
-  type Caller,
-  encodeForm,
   fixtureConfig,
   get,
   getToken,
@@ -26,103 +22,7 @@ import {
 } from '../../../conformance/support/harness.ts'
 import type { TokenHash } from '../src/brand.ts'
 import { createRevocationEvents, type EventSink } from '../src/events/revocation-events.ts'
-
-interface Frame {
-  readonly event: string
-  readonly id: string | undefined
-  readonly data: string
-}
-
-interface OpenStream {
-  readonly status: number
-  readonly headers: Headers
-  /** The next event frame (comments skipped), or an error after `ms`. */
-  next(ms?: number): Promise<Frame>
-  /** Resolves when the server ends the stream. */
-  readonly ended: Promise<void>
-  close(): void
-}
-
-const hashOf = (token: string) => hash('sha256', token, 'base64url')
-
-/** Subscribe as `caller` and read frames as they come. */
-async function subscribe(
-  server: RunningServer,
-  caller: Caller = ORDERS,
-  form: Record<string, string> = {},
-): Promise<OpenStream> {
-  const abort = new AbortController()
-  const response = await fetch(`${base(server)}/revocation-events`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'text/event-stream',
-      authorization: basicAuthorization(caller[0], caller[1]),
-    },
-    body: encodeForm(form),
-    signal: abort.signal,
-  })
-  const frames: Frame[] = []
-  const waiting: ((frame: Frame) => void)[] = []
-  let buffer = ''
-  const ended = (async () => {
-    if (response.body === null) return
-    const decoder = new TextDecoder()
-    try {
-      for await (const chunk of response.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true })
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const frame = parseFrame(block)
-          if (frame === undefined) continue
-          const wake = waiting.shift()
-          if (wake === undefined) frames.push(frame)
-          else wake(frame)
-        }
-      }
-    } catch {
-      // aborted by close()
-    }
-  })()
-  return {
-    status: response.status,
-    headers: response.headers,
-    ended,
-    next(ms = 3_000) {
-      const ready = frames.shift()
-      if (ready !== undefined) return Promise.resolve(ready)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no event in ${ms} ms`)), ms)
-        waiting.push((frame) => {
-          clearTimeout(timer)
-          resolve(frame)
-        })
-      })
-    },
-    close() {
-      abort.abort()
-    },
-  }
-}
-
-function parseFrame(block: string): Frame | undefined {
-  let event = 'message'
-  let id: string | undefined
-  const data: string[] = []
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':')) continue
-    const colon = line.indexOf(':')
-    const field = colon === -1 ? line : line.slice(0, colon)
-    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
-    if (field === 'event') event = value
-    else if (field === 'id') id = value
-    else if (field === 'data') data.push(value)
-  }
-  return data.length === 0 && id === undefined && event === 'message'
-    ? undefined
-    : { event, id, data: data.join('\n') }
-}
+import { hashOf, subscribe } from './support/event-stream.ts'
 
 async function tokenFor(server: RunningServer, audience: string, scope: string): Promise<string> {
   return getToken(server, SHOP, { scope, resource: audience })
@@ -374,6 +274,28 @@ describe('revocation events: the hub', () => {
       near.frames.map((f) => f.split('\n')[0]),
       ['event: revoked', 'event: ready'],
     )
+    hub.close()
+  })
+
+  test('reset (revocations lost upstream) tells every stream, and old ids are not resumed from', () => {
+    const hub = createRevocationEvents()
+    const live = recordingSink()
+    hub.subscribe(ORDERS_SUB, undefined, live)
+    hub.publish([revokedToken([ORDERS_AUD])], 1)
+    const lastBefore = idIn(live.frames[1] ?? '')
+    hub.reset()
+    assert.match(live.frames[2] ?? '', /^event: reset\n/)
+    assert.equal(live.ended, false, 'the stream goes on')
+    const back = recordingSink()
+    hub.subscribe(ORDERS_SUB, lastBefore, back)
+    assert.match(back.frames[0] ?? '', /^event: reset\n/, 'what came before cannot be trusted')
+    // Ids given after the reset are resumed from as usual.
+    hub.publish([revokedToken([ORDERS_AUD])], 2)
+    const after = idIn(live.frames[3] ?? '')
+    assert.match(live.frames[3] ?? '', /^event: revoked\n/)
+    const resumed = recordingSink()
+    hub.subscribe(ORDERS_SUB, after, resumed)
+    assert.match(resumed.frames[0] ?? '', /^event: ready\n/)
     hub.close()
   })
 

@@ -101,5 +101,6 @@ export function forgettingOnSync(store: Store, verified: VerifiedCredentials): S
     deleteExpiredTokens: (before) => store.deleteExpiredTokens(before),
     ping: () => store.ping(),
     close: () => store.close(),
+    ...(store.revocations === undefined ? {} : { revocations: store.revocations }),
   }
 }

@@ -46,7 +46,9 @@ export function revocationEndpoint(
     } else if (record !== undefined) {
       const revoked = await deps.store.revokeGrant(hash, deps.clock.now())
       // The resource servers whose caches may hold these tokens hear of it now, not at their TTL.
-      deps.revocationEvents.publish(revoked, Date.now())
+      // A store that several servers share tells every server's hub itself, this one's included
+      // (its revocation feed, app.ts): publishing here too would tell this server's twice.
+      if (deps.store.revocations === undefined) deps.revocationEvents.publish(revoked, Date.now())
     }
     return empty(200)
   }

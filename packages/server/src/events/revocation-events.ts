@@ -1,8 +1,11 @@
 /**
  * Revocation events (docs/revocation-events.md): what a revocation changed, fanned out at once to
  * the resource servers it concerns, so that their caches drop a revoked token instead of serving
- * it until their TTL runs out. In process: the SQLite store has one server per file, so every
- * revocation passes through here; several servers will fan out through Redis.
+ * it until their TTL runs out. One hub per server. With SQLite (one server per file) every
+ * revocation passes through this server, and the revocation endpoint publishes here; with
+ * PostgreSQL (several servers) every server's hub hears of every revocation, whichever server made
+ * it, through the store's feed (LISTEN/NOTIFY; app.ts). Ids are per hub, so a subscriber that
+ * reconnects to another server is told `reset`.
  *
  * Least disclosure: a resource is told only of access tokens meant for it (its audience is in the
  * token's), and only by their hash, which is what its cache is keyed by and reveals nothing.
@@ -42,6 +45,11 @@ export interface RevocationEvents {
   ): (() => void) | 'too_many'
   /** Whether the resource may open one more stream now. */
   accepts(subscriber: Subscriber): boolean
+  /**
+   * Revocations may have been lost on their way here (the store's feed was cut): every stream is
+   * told `reset`, and no id given so far can be resumed from (a reconnection gets `reset` too).
+   */
+  reset(): void
   /** Streams open now. */
   readonly open: number
   /** End every stream (server shutdown); later subscriptions are refused. */
@@ -77,7 +85,8 @@ export function createRevocationEvents(options: RevocationEventsOptions = {}): R
   const retain = options.retain ?? 10_000
   const perResource = options.perResource ?? 16
   const heartbeatMs = options.heartbeatMs ?? 15_000
-  const boot = randomBytes(6).toString('base64url')
+  const newBoot = () => randomBytes(6).toString('base64url')
+  let boot = newBoot()
   const retained: RetainedEvent[] = []
   const streams = new Set<Stream>()
   const byResource = new Map<string, number>()
@@ -171,6 +180,13 @@ export function createRevocationEvents(options: RevocationEventsOptions = {}): R
     },
 
     accepts,
+
+    reset() {
+      // A new boot id: ids of the old one no longer match, so they are never replayed from.
+      boot = newBoot()
+      retained.length = 0
+      for (const stream of [...streams]) send(stream, RESET)
+    },
 
     get open() {
       return streams.size

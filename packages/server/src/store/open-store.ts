@@ -1,19 +1,27 @@
 import { ConfigError, type StorageConfig } from '../config.ts'
+import { openPostgresStore } from './postgres/postgres-store.ts'
 import { OwnerLockError, StoreInUseError } from './sqlite/owner-lock.ts'
 import { openSqliteStore } from './sqlite/sqlite-store.ts'
-import type { Store } from './store.ts'
+import { type Store, StoreUnavailableError } from './store.ts'
 
 /**
  * Open the configured store. A store that cannot be opened (a path in a folder that is a file,
  * no permission, a database from a newer Keyhole, a file another server owns) is a configuration
  * problem that names the option.
+ *
+ * PostgreSQL connects on first use, so its problems (unreachable, refused, newer schema) surface
+ * at the server's first store call: `storeStartError` turns them into the same kind of message.
  */
 export function openStore(storage: StorageConfig): Store {
-  try {
-    switch (storage.kind) {
-      case 'sqlite':
-        return openSqliteStore({ path: storage.path, durability: storage.durability })
+  if (storage.kind === 'postgres') {
+    try {
+      return openPostgresStore({ url: storage.url })
+    } catch (err) {
+      throw storeStartError(err)
     }
+  }
+  try {
+    return openSqliteStore({ path: storage.path, durability: storage.durability })
   } catch (err) {
     if (err instanceof StoreInUseError) {
       throw new ConfigError([
@@ -28,4 +36,12 @@ export function openStore(storage: StorageConfig): Store {
     const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : ''
     throw new ConfigError([`storage: cannot open ${storage.path} (${reason})`])
   }
+}
+
+/**
+ * A store that cannot serve at start is a configuration problem naming `storage` (its message
+ * names no password); anything else is left as it is.
+ */
+export function storeStartError(err: unknown): unknown {
+  return err instanceof StoreUnavailableError ? new ConfigError([`storage: ${err.message}`]) : err
 }

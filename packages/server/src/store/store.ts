@@ -1,7 +1,7 @@
 /**
- * The store contract. Every backend (SQLite here; PostgreSQL next) implements exactly this and passes
- * the one contract suite in test/store-contract.ts. Tokens are keyed by their hash; a raw token or
- * secret never reaches a store.
+ * The store contract. Every backend (SQLite, PostgreSQL) implements exactly this and passes the one
+ * contract suite in test/store-contract.ts. Tokens are keyed by their hash; a raw token or secret
+ * never reaches a store.
  */
 import type { EpochSeconds, TokenHash } from '../brand.ts'
 import type { TokenKind, TokenRecord } from '../tokens/token-record.ts'
@@ -41,6 +41,40 @@ export interface RevokedToken {
   readonly audience: readonly string[]
 }
 
+/**
+ * Told of revocations as they are committed. Calls come in commit order and never overlap; a
+ * listener must not throw.
+ */
+export interface RevocationListener {
+  /** Tokens one revocation changed (a large one may come in several calls); `atMs`: epoch ms. */
+  revoked(tokens: readonly RevokedToken[], atMs: number): void
+  /**
+   * The feed was cut and is back: revocations committed in between may never be told. Everyone
+   * who relies on the feed must assume the worst (the event hub tells its subscribers `reset`).
+   */
+  missed(): void
+}
+
+/**
+ * The revocations committed in a store that several servers share, whichever server made them
+ * (this one included), told to every server: each listener hears of each revocation once.
+ */
+export interface RevocationFeed {
+  /** Resolves once listening; the function it gives stops the listener. */
+  listen(listener: RevocationListener): Promise<() => Promise<void>>
+}
+
+/**
+ * A store that cannot serve at all (the server is unreachable, refuses us, or holds a newer
+ * schema). The message is safe to show: it names no password.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 export interface Store {
   /** Make the principals from `source` exactly `principals`: upsert these, delete the others of that source. */
   syncPrincipals(source: PrincipalSource, principals: readonly Principal[]): Promise<void>
@@ -56,11 +90,19 @@ export interface Store {
   findToken(hash: TokenHash): Promise<TokenRecord | undefined>
   /**
    * Revoke every token of the token's grant (RFC 7009 §2.1). Returns the tokens this call changed
-   * (none when the grant was already revoked), for the revocation events.
+   * (none when the grant was already revoked), for the revocation events. A store with a
+   * `revocations` feed also tells the feed, in the same commit.
    */
   revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<readonly RevokedToken[]>
   /** Housekeeping: forget tokens that expired before `before`. */
   deleteExpiredTokens(before: EpochSeconds): Promise<number>
+
+  /**
+   * Present on stores that several servers share (PostgreSQL): revocations reach the event hub of
+   * every server through it, the revoking server's included. Absent (SQLite: one server per
+   * file): the revoking server tells its own hub.
+   */
+  readonly revocations?: RevocationFeed
 
   /** Throws when the backend cannot serve (readiness). */
   ping(): Promise<void>
