@@ -484,6 +484,24 @@ test('heartbeats keep a quiet stream open', LIMIT, async () => {
   }
 })
 
+test('a heartbeat moves the position: the reconnection resumes from its id', LIMIT, async () => {
+  const endpoint = await scriptedEndpoint((res, index) => {
+    if (index > 0) return // the reconnection: held open
+    res.write('event: ready\nid: s.1\ndata: {"heartbeat":15}\n\n')
+    res.end('event: heartbeat\nid: s.7\ndata: {}\n\n')
+  })
+  try {
+    const { events } = subscribe({ revocationEvents: { endpoint: endpoint.url } })
+    await connected(events)
+    await until(() => endpoint.subscriptions.length === 2, 'the reconnection', 5000)
+    assert.equal(endpoint.subscriptions[1]?.lastEventId, 's.7')
+    assert.equal(ofType(events, 'revocation_reset').length, 0)
+  } finally {
+    await closeAll()
+    await endpoint.close()
+  }
+})
+
 test(
   'an error answer whose body never ends, and a 200 that is not an event stream, are given up',
   LIMIT,

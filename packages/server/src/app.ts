@@ -52,7 +52,9 @@ export async function createAuthorizationServer(
   const store = forgettingOnSync(options.store ?? openStore(config.storage), verified)
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 })
   server.keepAliveTimeout = 65_000
-  const revocationEvents = createRevocationEvents()
+  const revocationEvents = createRevocationEvents({
+    perResource: config.limits.revocationStreamsPerResource,
+  })
   let stopRevocationFeed: (() => Promise<void>) | undefined
   try {
     await store.syncPrincipals('config', [...config.resources, ...config.clients])

@@ -103,6 +103,14 @@ const ConfigSchema = v.strictObject({
     v.strictObject({
       /** Largest request body, in bytes. Default 16384. */
       bodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 16_384),
+      /**
+       * Revocation event streams one resource may hold open at once: each process of an API
+       * holds one per verifier. Default 64.
+       */
+      revocationStreamsPerResource: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)),
+        64,
+      ),
     }),
     {},
   ),
@@ -184,7 +192,7 @@ export interface ServerConfig {
   readonly clients: readonly ClientRecord[]
   /** Reverse proxies whose X-Forwarded-For names the client: addresses or CIDR ranges. */
   readonly trustedProxies: readonly string[]
-  readonly limits: { readonly bodyBytes: number }
+  readonly limits: { readonly bodyBytes: number; readonly revocationStreamsPerResource: number }
   readonly throttle: { readonly failedAuth: RateLimit; readonly inactiveIntrospection: RateLimit }
   readonly features: {
     readonly introspection: boolean

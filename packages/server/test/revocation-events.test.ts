@@ -4,7 +4,9 @@
  * hub on its own, for what needs many events or a short heartbeat.
  */
 import assert from 'node:assert/strict'
+import { tmpdir } from 'node:os'
 import { after, before, describe, test } from 'node:test'
+import { createAuthorizationServer, createLogger, parseConfig } from '@keyhole/server'
 import {
   BILLING,
   BILLING_AUD,
@@ -31,7 +33,7 @@ async function tokenFor(server: RunningServer, audience: string, scope: string):
 describe('revocation events: keyhole serve', () => {
   let server: RunningServer
   before(async () => {
-    server = await startServer()
+    server = await startServer(fixtureConfig({ limits: { revocationStreamsPerResource: 4 } }))
   })
   after(async () => {
     await server.stop()
@@ -90,12 +92,23 @@ describe('revocation events: keyhole serve', () => {
       await orders.next()
       const token = await tokenFor(server, ORDERS_AUD, 'orders:read')
       await revoke(server, token, ['other', 'other-secret']) // not its client: nothing revoked
+      const first = await tokenFor(server, ORDERS_AUD, 'orders:read')
+      await revoke(server, first)
+      assert.deepEqual(
+        JSON.parse((await orders.next()).data).token_hashes,
+        [hashOf(first)],
+        'the other client’s attempt told nothing',
+      )
       await revoke(server, token)
       await revoke(server, token) // already revoked: nothing changed
       const marker = await tokenFor(server, ORDERS_AUD, 'orders:read')
       await revoke(server, marker)
       assert.deepEqual(JSON.parse((await orders.next()).data).token_hashes, [hashOf(token)])
-      assert.deepEqual(JSON.parse((await orders.next()).data).token_hashes, [hashOf(marker)])
+      assert.deepEqual(
+        JSON.parse((await orders.next()).data).token_hashes,
+        [hashOf(marker)],
+        'the second revocation told nothing',
+      )
     } finally {
       orders.close()
     }
@@ -165,8 +178,8 @@ describe('revocation events: keyhole serve', () => {
     assert.equal(viaGet.status, 405)
   })
 
-  test('a resource may hold 16 streams; the 17th is 429 with Retry-After', async () => {
-    const streams = await Promise.all(Array.from({ length: 16 }, () => subscribe(server, BILLING)))
+  test('a resource may hold limits.revocationStreamsPerResource streams; one more is 429 with Retry-After', async () => {
+    const streams = await Promise.all(Array.from({ length: 4 }, () => subscribe(server, BILLING)))
     try {
       for (const s of streams) assert.equal((await s.next()).event, 'ready')
       const refused = await post(`${base(server)}/revocation-events`, { basic: BILLING })
@@ -206,12 +219,27 @@ describe('revocation events: switched off', () => {
   })
 })
 
-test('revocation events: shutting the server down ends open streams', async () => {
-  const server = await startServer()
-  const stream = await subscribe(server)
+test('revocation events: shutting the server down ends open streams at once, cleanly', async () => {
+  const config = parseConfig(
+    { ...fixtureConfig(), storage: 'sqlite::memory:', log: { level: 'error', requests: false } },
+    tmpdir(),
+    { port: 0, host: '127.0.0.1' },
+  )
+  const server = await createAuthorizationServer(config, {
+    logger: createLogger({ level: 'error', write: () => {} }),
+  })
+  const running = { url: server.url, issuer: server.issuer } as RunningServer
+  const stream = await subscribe(running)
   assert.equal((await stream.next()).event, 'ready')
-  await server.stop()
-  await stream.ended // resolves: the server ended the body (a hang would time the test out)
+  const closing = server.close()
+  // Ended by the server as it closes, not cut with the connection when the 5 s grace period
+  // for busy connections runs out (which would hold every shutdown up that long).
+  const first = await Promise.race([
+    stream.ended.then(() => 'ended'),
+    new Promise((resolve) => setTimeout(() => resolve('still open after 2.5 s'), 2_500)),
+  ])
+  assert.equal(first, 'ended')
+  await closing
 })
 
 async function waitFor(check: () => Promise<boolean>, ms = 3_000): Promise<void> {
@@ -299,6 +327,25 @@ describe('revocation events: the hub', () => {
     hub.close()
   })
 
+  test('heartbeats carry the position: a quiet subscriber resumes from there, not from `reset`', async () => {
+    const hub = createRevocationEvents({ heartbeatMs: 20, retain: 2 })
+    const quiet = recordingSink()
+    hub.subscribe(ORDERS_SUB, undefined, quiet)
+    // Revocations that do not concern it, more than the hub keeps.
+    for (let i = 0; i < 5; i++) hub.publish([revokedToken([BILLING_AUD])], i)
+    await waitFor(async () => quiet.frames.some((f) => f.startsWith('event: heartbeat\n')))
+    const beat = quiet.frames.find((f) => f.startsWith('event: heartbeat\n')) ?? ''
+    assert.match(beat, /^event: heartbeat\nid: \S+\.5\ndata: \{\}\n\n$/)
+    const back = recordingSink()
+    hub.subscribe(ORDERS_SUB, idIn(beat), back)
+    assert.match(back.frames[0] ?? '', /^event: ready\n/, 'no reset')
+    // The id of `ready` alone, from before those revocations, could not be resumed from.
+    const stale = recordingSink()
+    hub.subscribe(ORDERS_SUB, idIn(quiet.frames[0] ?? ''), stale)
+    assert.match(stale.frames[0] ?? '', /^event: reset\n/)
+    hub.close()
+  })
+
   test('refresh tokens and other audiences are left out; an event naming nothing is not sent', () => {
     const hub = createRevocationEvents()
     const sink = recordingSink()
@@ -331,7 +378,7 @@ describe('revocation events: the hub', () => {
     const sink = recordingSink()
     hub.subscribe(ORDERS_SUB, undefined, sink)
     assert.match(sink.frames[0] ?? '', /"heartbeat":0.02/)
-    await waitFor(async () => sink.frames.includes(': heartbeat\n\n'))
+    await waitFor(async () => sink.frames.some((f) => f.startsWith('event: heartbeat\n')))
     hub.close()
     assert.equal(sink.ended, true)
     assert.equal(hub.subscribe(ORDERS_SUB, undefined, recordingSink()), 'too_many')

@@ -87,7 +87,7 @@ export interface TestAuthorizationServerOptions {
     | ((defaults: Readonly<Record<string, unknown>>) => Readonly<Record<string, unknown>>)
   /**
    * The `heartbeat` of revocation event streams, seconds: announced in `ready`, and how often
-   * `: heartbeat` comments are sent. Default 15. Small values test a subscriber's idle timeout.
+   * `heartbeat` events (with the stream's position) are sent. Default 15. Small values test a subscriber's idle timeout.
    */
   readonly revocationHeartbeatSeconds?: number
 }
@@ -458,7 +458,9 @@ export async function startTestAuthorizationServer(
     streams.add(res)
     res.once('close', () => streams.delete(res))
     heartbeats ??= setInterval(() => {
-      for (const stream of streams) stream.write(': heartbeat\n\n')
+      // With the position, as @keyhole/server's: a quiet subscriber resumes from here.
+      const frame = `event: heartbeat\nid: ${bootId}.${sequence}\ndata: {}\n\n`
+      for (const stream of streams) stream.write(frame)
     }, heartbeatSeconds * 1000).unref()
   }
 

@@ -33,6 +33,13 @@ export function revocationEventsEndpoint(deps: Pick<Deps, 'auth' | 'revocationEv
 
     // open the stream
     const subscriber = { resourceId: principal.id, audience: principal.audience }
+    if (events.closed) {
+      // Shutting down: come back shortly, to this server's successor or another one.
+      return oauthError('temporarily_unavailable', 'the server is shutting down', {
+        status: 503,
+        headers: { 'Retry-After': '1' },
+      })
+    }
     if (!events.accepts(subscriber)) {
       return oauthError('temporarily_unavailable', 'too many revocation streams open', {
         status: 429,

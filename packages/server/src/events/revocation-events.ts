@@ -50,6 +50,8 @@ export interface RevocationEvents {
    * told `reset`, and no id given so far can be resumed from (a reconnection gets `reset` too).
    */
   reset(): void
+  /** Whether the hub was closed (the server is shutting down). */
+  readonly closed: boolean
   /** Streams open now. */
   readonly open: number
   /** End every stream (server shutdown); later subscriptions are refused. */
@@ -59,9 +61,9 @@ export interface RevocationEvents {
 export interface RevocationEventsOptions {
   /** Events kept for subscribers that reconnect. Default 10,000. */
   readonly retain?: number
-  /** Streams one resource may hold open. Default 16. */
+  /** Streams one resource may hold open (`limits.revocationStreamsPerResource`). Default 64. */
   readonly perResource?: number
-  /** Interval of the heartbeat comment, ms. Default 15,000. */
+  /** Interval of the heartbeat event, ms. Default 15,000. */
   readonly heartbeatMs?: number
 }
 
@@ -76,14 +78,13 @@ interface Stream {
   readonly sink: EventSink
 }
 
-const HEARTBEAT = ': heartbeat\n\n'
 const RESET = 'event: reset\ndata: {}\n\n'
 /** `<boot id>.<sequence>`: the boot id tells a restarted server's ids from this one's. */
 const EVENT_ID = /^([A-Za-z0-9_-]{1,32})\.(\d{1,15})$/
 
 export function createRevocationEvents(options: RevocationEventsOptions = {}): RevocationEvents {
   const retain = options.retain ?? 10_000
-  const perResource = options.perResource ?? 16
+  const perResource = options.perResource ?? 64
   const heartbeatMs = options.heartbeatMs ?? 15_000
   const newBoot = () => randomBytes(6).toString('base64url')
   let boot = newBoot()
@@ -172,7 +173,11 @@ export function createRevocationEvents(options: RevocationEventsOptions = {}): R
       send(stream, `event: ready\nid: ${idOf(seq)}\ndata: ${ready}\n\n`)
       if (heartbeat === undefined && streams.size > 0) {
         heartbeat = setInterval(() => {
-          for (const open of [...streams]) send(open, HEARTBEAT)
+          // With the current position: a subscriber that hears of nothing for a long time then
+          // resumes from here after a reconnection, instead of from an id no longer kept (which
+          // would be a `reset` and an emptied cache).
+          const frame = `event: heartbeat\nid: ${idOf(seq)}\ndata: {}\n\n`
+          for (const open of [...streams]) send(open, frame)
         }, heartbeatMs)
         heartbeat.unref()
       }
@@ -190,6 +195,10 @@ export function createRevocationEvents(options: RevocationEventsOptions = {}): R
 
     get open() {
       return streams.size
+    },
+
+    get closed() {
+      return closed
     },
 
     close() {

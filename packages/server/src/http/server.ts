@@ -22,6 +22,8 @@ export interface HttpOptions {
   readonly logRequests: boolean
   /** Reverse proxies whose X-Forwarded-For names the client (`trustedProxies`); none by default. */
   readonly proxies?: TrustedProxies | undefined
+  /** Bytes a streamed response may have waiting for a slow reader before it is ended. Default 1 MiB. */
+  readonly streamBufferBytes?: number
 }
 
 interface CompiledRoute {
@@ -66,6 +68,7 @@ export function createRequestListener(options: HttpOptions): RequestListener {
     })
   }
   const { logger, bodyLimit } = options
+  const streamLimit = options.streamBufferBytes ?? STREAM_BUFFER_LIMIT
 
   function logOnFinish(req: IncomingMessage, res: ServerResponse, path: string): void {
     const started = performance.now()
@@ -169,7 +172,7 @@ export function createRequestListener(options: HttpOptions): RequestListener {
           options.proxies,
         ),
       }
-      writeResult(res, await compiled.route.handle(request), compiled.noStore)
+      writeResult(res, await compiled.route.handle(request), compiled.noStore, streamLimit)
     } catch (err) {
       unexpected(res, err)
     }
@@ -294,13 +297,18 @@ function discard(req: IncomingMessage): void {
   if (!req.complete) req.resume()
 }
 
-function writeResult(res: ServerResponse, result: EndpointResult, noStore: boolean): void {
+function writeResult(
+  res: ServerResponse,
+  result: EndpointResult,
+  noStore: boolean,
+  streamLimit = STREAM_BUFFER_LIMIT,
+): void {
   if (isOAuthError(result)) {
     writeError(res, result)
     return
   }
   if (result.kind === 'stream') {
-    writeStream(res, result)
+    writeStream(res, result, streamLimit)
     return
   }
   if (result.headers !== undefined) {
@@ -332,11 +340,11 @@ function writeResult(res: ServerResponse, result: EndpointResult, noStore: boole
   res.end(body)
 }
 
-/** Bytes a stream may have waiting for a slow reader before it is ended. */
+/** Bytes a stream may have waiting for a slow reader before it is ended (default). */
 const STREAM_BUFFER_LIMIT = 1 << 20
 
 /** A response that stays open: the head now, the body as the endpoint writes it. Never cached. */
-function writeStream(res: ServerResponse, stream: EndpointStream): void {
+function writeStream(res: ServerResponse, stream: EndpointStream, limit: number): void {
   res.writeHead(200, {
     'Content-Type': stream.contentType,
     'Cache-Control': 'no-store',
@@ -353,11 +361,11 @@ function writeStream(res: ServerResponse, stream: EndpointStream): void {
       res.write(chunk)
       // A reader that lets a megabyte pile up is not keeping up; ending the stream frees it (and
       // the subscriber learns what it missed when it reconnects).
-      return res.writableLength <= STREAM_BUFFER_LIMIT
+      return res.writableLength <= limit
     },
     end() {
       // What a slow reader left unread is not waited for.
-      if (res.writableLength > STREAM_BUFFER_LIMIT) res.destroy()
+      if (res.writableLength > limit) res.destroy()
       else if (!res.writableEnded) res.end()
     },
   })

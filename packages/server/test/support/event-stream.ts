@@ -23,8 +23,11 @@ export interface OpenStream {
   readonly headers: Headers
   /** The next event frame (comments skipped), or an error after `ms`. */
   next(ms?: number): Promise<Frame>
-  /** Resolves when the server ends the stream. */
-  readonly ended: Promise<void>
+  /**
+   * Resolves when the stream is over: `end` when the server ended the body properly, `error`
+   * when the connection was cut (or close() aborted it).
+   */
+  readonly ended: Promise<'end' | 'error'>
   close(): void
 }
 
@@ -51,8 +54,8 @@ export async function subscribe(
   const frames: Frame[] = []
   const waiting: ((frame: Frame) => void)[] = []
   let buffer = ''
-  const ended = (async () => {
-    if (response.body === null) return
+  const ended = (async (): Promise<'end' | 'error'> => {
+    if (response.body === null) return 'end'
     const decoder = new TextDecoder()
     try {
       for await (const chunk of response.body) {
@@ -67,8 +70,10 @@ export async function subscribe(
           else wake(frame)
         }
       }
+      return 'end'
     } catch {
-      // aborted by close()
+      // aborted by close(), or the connection was cut
+      return 'error'
     }
   })()
   return {
