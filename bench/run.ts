@@ -41,9 +41,17 @@ const RESULTS = join(ROOT, 'bench/results/latest.json')
 const bare = bareTarget
 const keyhole = keyholeTarget({ requestLogs: false })
 const keyholeLogs = keyholeTarget({ requestLogs: true })
+const keyholePostgres = keyholeTarget({ requestLogs: false, storage: 'postgres' })
 const oidcProvider = oidcProviderTarget
 const minimal = minimalIntrospectionTarget
-const ALL_TARGETS: readonly Target[] = [bare, minimal, keyhole, keyholeLogs, oidcProvider]
+const ALL_TARGETS: readonly Target[] = [
+  bare,
+  minimal,
+  keyhole,
+  keyholeLogs,
+  keyholePostgres,
+  oidcProvider,
+]
 const TARGETS = selectTargets(process.env.BENCH_TARGETS)
 /** The resource-server section (verify() cost, protected vs unprotected route); BENCH_RESOURCE_SERVER=0 skips it. */
 const RESOURCE_SERVER = process.env.BENCH_RESOURCE_SERVER !== '0'
@@ -72,6 +80,12 @@ const REFERENCES = [
     label: 'reference: keyhole / minimal introspection',
     of: keyhole,
     over: minimal,
+  },
+  {
+    id: 'postgresOverSqlite',
+    label: 'reference: keyhole on PostgreSQL / on SQLite',
+    of: keyholePostgres,
+    over: keyhole,
   },
 ] as const
 

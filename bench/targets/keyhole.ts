@@ -1,13 +1,16 @@
 /**
  * Target (b): the real `keyhole serve` (the bin operators run) with a throwaway config and SQLite
  * file: one resource `orders`, one client. The load introspects one live access token as the
- * resource, authenticating with client_secret_basic on every request.
+ * resource, authenticating with client_secret_basic on every request. A variant stores in a
+ * PostgreSQL server on loopback that the bench starts itself (every introspection then reads
+ * the database: no record is kept in memory when several servers share it).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { basicAuthorization } from '@keyhole/protocol'
+import { startPostgres } from '../../packages/server/test/support/postgres.ts'
 import { clientCredentialsToken, expectActive, FORM_TYPE, type FormPost } from '../lib/http.ts'
 import { ROOT, spawnServer } from '../lib/process.ts'
 import type { RunningTarget, Target } from './target.ts'
@@ -21,9 +24,18 @@ export interface KeyholeTargetOptions {
    * headline figure; on in an extra row so that its cost is visible. The parent drains the pipe.
    */
   readonly requestLogs: boolean
+  /** Where tokens live. Default `sqlite`. */
+  readonly storage?: 'sqlite' | 'postgres'
 }
 
 export function keyholeTarget(options: KeyholeTargetOptions): Target {
+  if (options.storage === 'postgres') {
+    return {
+      id: 'keyhole-postgres',
+      label: 'keyhole, PostgreSQL store',
+      start: () => startKeyhole(options),
+    }
+  }
   return {
     id: options.requestLogs ? 'keyhole-request-logs' : 'keyhole',
     label: options.requestLogs ? 'keyhole, request logs on' : 'keyhole',
@@ -36,8 +48,10 @@ async function startKeyhole(options: KeyholeTargetOptions): Promise<RunningTarge
   const resourceSecret = randomBytes(32).toString('base64url')
   const clientSecret = randomBytes(32).toString('base64url')
   const configPath = join(dir, 'keyhole.json')
+  const postgres = options.storage === 'postgres' ? await startPostgres() : undefined
   const config = {
-    storage: 'sqlite:./keyhole.db',
+    storage:
+      postgres === undefined ? 'sqlite:./keyhole.db' : await postgres.createDatabase('keyhole'),
     resources: [
       {
         id: 'orders',
@@ -59,17 +73,20 @@ async function startKeyhole(options: KeyholeTargetOptions): Promise<RunningTarge
     log: { level: 'info', requests: options.requestLogs },
   }
   writeFileSync(configPath, JSON.stringify(config, null, 2))
-  const cleanUp = () => rmSync(dir, { recursive: true, force: true })
+  const cleanUp = async () => {
+    await postgres?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
 
   const server = await spawnServer({
     args: [KEYHOLE_BIN, 'serve', '--config', configPath, '--port', '0'],
-  }).catch((err: unknown) => {
-    cleanUp()
+  }).catch(async (err: unknown) => {
+    await cleanUp()
     throw err
   })
   const stop = async () => {
     await server.stop()
-    cleanUp()
+    await cleanUp()
   }
   try {
     const token = await clientCredentialsToken(

@@ -32,6 +32,7 @@ import {
   StoreUnavailableError,
 } from '../store.ts'
 import { type PostgresTarget, parsePostgresUrl } from './postgres-url.ts'
+import { createSlots } from './slots.ts'
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`, optionally `?max=10&sslmode=require`. */
@@ -204,14 +205,17 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
   // The config checked the URL already; embedders get the same message, quoting nothing.
   if (typeof target === 'string') throw new StoreUnavailableError(`the PostgreSQL URL ${target}`)
   const { where } = target
-  const sql = postgres(driverOptions(target, options.max ?? target.max))
+  const max = options.max ?? target.max
+  const sql = postgres(driverOptions(target, max))
+  // Never more operations in flight than connections (slots.ts says why).
+  const { run } = createSlots(max)
   const feed = createRevocationFeed(target)
 
   let migrated = false
   let migrating: Promise<void> | undefined
   /** Migrate once, before the first operation; a failed attempt is tried again next time. */
   const ready = (): Promise<void> => {
-    migrating ??= migrate(sql).then(
+    migrating ??= run(() => migrate(sql)).then(
       () => {
         migrated = true
       },
@@ -231,12 +235,13 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       if (!migrated) await ready()
       const keep = principals.map((p) => p.id)
       try {
-        await sql.begin(async (tx) => {
-          await tx`SELECT pg_advisory_xact_lock(${SYNC_LOCK})`
-          await tx`
-            DELETE FROM principals WHERE source = ${source} AND NOT (id = ANY(${keep}::text[]))`
-          for (const p of principals) {
+        await run(() =>
+          sql.begin(async (tx) => {
+            await tx`SELECT pg_advisory_xact_lock(${SYNC_LOCK})`
             await tx`
+            DELETE FROM principals WHERE source = ${source} AND NOT (id = ANY(${keep}::text[]))`
+            for (const p of principals) {
+              await tx`
               INSERT INTO principals (id, kind, secret_hash, audience, scopes, grant_types,
                 access_token_ttl, source)
               VALUES (${p.id}, ${p.kind}, ${p.secretHash},
@@ -247,8 +252,9 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
                 secret_hash = excluded.secret_hash, audience = excluded.audience,
                 scopes = excluded.scopes, grant_types = excluded.grant_types,
                 access_token_ttl = excluded.access_token_ttl, source = excluded.source`
-          }
-        })
+            }
+          }),
+        )
       } catch (err) {
         throw unavailable(err, where)
       }
@@ -256,17 +262,21 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 
     async findPrincipal(id) {
       if (!migrated) await ready()
-      const [row] = await sql<PrincipalRow[]>`
+      const [row] = await run(
+        () => sql<PrincipalRow[]>`
         SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
-        FROM principals WHERE id = ${id}`
+        FROM principals WHERE id = ${id}`,
+      )
       return row === undefined ? undefined : principalOf(row)
     },
 
     async listResources() {
       if (!migrated) await ready()
-      const rows = await sql<PrincipalRow[]>`
+      const rows = await run(
+        () => sql<PrincipalRow[]>`
         SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
-        FROM principals WHERE kind = 'resource' ORDER BY id COLLATE "C"`
+        FROM principals WHERE kind = 'resource' ORDER BY id COLLATE "C"`,
+      )
       return rows.map((row) => principalOf(row) as ResourceRecord)
     },
 
@@ -274,20 +284,24 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
     // durability setting decides what "committed" survives).
     async insertToken(r) {
       if (!migrated) await ready()
-      await sql`
+      await run(
+        () => sql`
         INSERT INTO tokens (hash, kind, jti, client_id, sub, scopes, audience, issued_at,
           not_before, expires_at, revoked_at, grant_id)
         VALUES (${r.hash}, ${r.kind}, ${r.jti}, ${r.clientId}, ${r.sub},
           ${r.scopes as string[]}::text[], ${r.audience as string[]}::text[], ${r.issuedAt},
-          ${r.notBefore}, ${r.expiresAt}, ${r.revokedAt}, ${r.grantId})`
+          ${r.notBefore}, ${r.expiresAt}, ${r.revokedAt}, ${r.grantId})`,
+      )
     },
 
     async findToken(hash) {
       if (!migrated) await ready()
-      const [row] = await sql<TokenRow[]>`
+      const [row] = await run(
+        () => sql<TokenRow[]>`
         SELECT kind, jti, client_id, sub, scopes, audience, issued_at, not_before, expires_at,
           revoked_at, grant_id
-        FROM tokens WHERE hash = ${hash}`
+        FROM tokens WHERE hash = ${hash}`,
+      )
       return row === undefined ? undefined : tokenRecordOf(hash, row)
     },
 
@@ -295,24 +309,26 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       if (!migrated) await ready()
       const atMs = Date.now()
       let revoked: RevokedToken[] = []
-      await sql.begin(async (tx) => {
-        // Two servers revoking one grant at once: the second waits for the first's row locks,
-        // then finds revoked_at set and changes (and tells) nothing. Each token is told once.
-        const rows = await tx<RevokedRow[]>`
+      await run(() =>
+        sql.begin(async (tx) => {
+          // Two servers revoking one grant at once: the second waits for the first's row locks,
+          // then finds revoked_at set and changes (and tells) nothing. Each token is told once.
+          const rows = await tx<RevokedRow[]>`
           UPDATE tokens SET revoked_at = ${at}
           WHERE revoked_at IS NULL
             AND grant_id = (SELECT grant_id FROM tokens WHERE hash = ${hash})
           RETURNING hash, kind, audience`
-        revoked = rows.map((row) => ({
-          hash: row.hash as TokenHash,
-          kind: row.kind,
-          audience: row.audience,
-        }))
-        // Delivered when, and only if, this transaction commits.
-        for (const payload of revocationPayloads(revoked, atMs)) {
-          await tx`SELECT pg_notify(${REVOCATION_CHANNEL}, ${payload})`
-        }
-      })
+          revoked = rows.map((row) => ({
+            hash: row.hash as TokenHash,
+            kind: row.kind,
+            audience: row.audience,
+          }))
+          // Delivered when, and only if, this transaction commits.
+          for (const payload of revocationPayloads(revoked, atMs)) {
+            await tx`SELECT pg_notify(${REVOCATION_CHANNEL}, ${payload})`
+          }
+        }),
+      )
       return revoked
     },
 
@@ -322,10 +338,12 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       for (;;) {
         // SKIP LOCKED: servers sweeping at the same time take different batches instead of
         // waiting for each other.
-        const result = await sql`
+        const result = await run(
+          () => sql`
           DELETE FROM tokens WHERE hash IN (
             SELECT hash FROM tokens WHERE expires_at < ${before}
-            LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`
+            LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+        )
         deleted += result.count
         if (result.count < SWEEP_BATCH) return deleted
       }
@@ -346,7 +364,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       })
       const check = (async () => {
         if (!migrated) await ready()
-        await sql`SELECT 1`
+        await run(() => sql`SELECT 1`)
       })()
       // The loser of the race must not become an unhandled rejection.
       check.catch(() => {})
