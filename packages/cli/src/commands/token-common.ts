@@ -9,7 +9,16 @@
 import { readFileSync } from 'node:fs'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { readHidden, readStdin } from '../input.ts'
-import { CliError, type ClientAuthMethod, type ClientCredentials } from '../oauth-client.ts'
+import {
+  CliError,
+  type ClientAuthMethod,
+  type ClientCredentials,
+  discover,
+  type EndpointName,
+  endpointOf,
+  type HttpAnswer,
+  postForm,
+} from '../oauth-client.ts'
 import { markSensitive, redact } from '../redact.ts'
 
 export const SECRET_ENV = 'KEYHOLE_CLIENT_SECRET'
@@ -144,6 +153,24 @@ export async function readToken(argument: string | undefined): Promise<string> {
     throw new CliError(`the token ${where} is not one word of visible ASCII characters`)
   }
   return token
+}
+
+/**
+ * What introspect and revoke both do: find the endpoint in the issuer's metadata (before any
+ * secret is typed), read the credentials and the token, and POST `token` (and its type hint).
+ */
+export async function postToken(
+  endpointName: Extract<EndpointName, 'introspection_endpoint' | 'revocation_endpoint'>,
+  tokenArgument: string | undefined,
+  options: TokenInputOptions,
+): Promise<{ readonly endpoint: string; readonly answer: HttpAnswer }> {
+  const metadata = await discover(options.issuer, options.timeout)
+  const endpoint = endpointOf(metadata, endpointName)
+  const client = await readClient(options, tokenOnStdin(tokenArgument))
+  const token = await readToken(tokenArgument)
+  const form = new URLSearchParams({ token })
+  if (options.tokenTypeHint !== undefined) form.set('token_type_hint', options.tokenTypeHint)
+  return { endpoint, answer: await postForm(endpoint, form, client, options.timeout) }
 }
 
 /**

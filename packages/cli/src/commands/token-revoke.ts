@@ -1,11 +1,5 @@
-import { answerError, discover, endpointOf, postForm } from '../oauth-client.ts'
-import {
-  readClient,
-  readToken,
-  runTokenCommand,
-  type TokenInputOptions,
-  tokenOnStdin,
-} from './token-common.ts'
+import { answerError } from '../oauth-client.ts'
+import { postToken, runTokenCommand, type TokenInputOptions } from './token-common.ts'
 
 /**
  * RFC 7009 revocation: silent on success. §2.2: the AS answers 200 whether or not the token was
@@ -16,14 +10,7 @@ export function tokenRevokeCommand(
   options: TokenInputOptions,
 ): Promise<void> {
   return runTokenCommand(async () => {
-    const metadata = await discover(options.issuer, options.timeout)
-    const endpoint = endpointOf(metadata, 'revocation_endpoint')
-    const client = await readClient(options, tokenOnStdin(tokenArgument))
-    const token = await readToken(tokenArgument)
-
-    const form = new URLSearchParams({ token })
-    if (options.tokenTypeHint !== undefined) form.set('token_type_hint', options.tokenTypeHint)
-    const answer = await postForm(endpoint, form, client, options.timeout)
+    const { answer } = await postToken('revocation_endpoint', tokenArgument, options)
     if (answer.status < 200 || answer.status > 299) {
       throw answerError('the revocation endpoint', answer)
     }
