@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import * as v from 'valibot'
+import { PRINCIPAL_ID } from './client-auth/credentials.ts'
 import type { LogLevel } from './log.ts'
 import { isPostgresUrl, parsePostgresUrl } from './store/postgres/postgres-url.ts'
 import type { ClientRecord, ResourceRecord } from './store/store.ts'
@@ -24,13 +25,13 @@ export class ConfigError extends Error {
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-// RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E), so inner spaces are legal (the §16 vector
-// "1PpG/Q 1" has one); leading and trailing spaces are refused as easy to mistype.
-const ID = /^[\x21-\x7E](?:[\x20-\x7E]{0,253}[\x21-\x7E])?$/
 
 const Id = v.pipe(
   v.string(),
-  v.regex(ID, 'must be 1 to 255 printable ASCII characters, not starting or ending with a space'),
+  v.regex(
+    PRINCIPAL_ID,
+    'must be 1 to 255 printable ASCII characters, not starting or ending with a space',
+  ),
 )
 const Scope = v.pipe(v.string(), v.regex(SCOPE_TOKEN, 'is not a scope-token (RFC 6749 §3.3)'))
 const Secret = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(1024))

@@ -426,7 +426,14 @@ describe('postgres store: notification payloads', () => {
   })
 
   test('a payload that cannot be read is taken as `missed`', () => {
-    for (const bad of ['', 'null', '{"v":2,"at":1,"t":[]}', '{"v":1,"at":1,"t":[["h","x",[]]]}']) {
+    for (const bad of [
+      '',
+      'null',
+      '{"v":2,"at":1,"t":[]}',
+      '{"v":1,"at":1,"t":[["h","x",[]]]}',
+      // Anyone who may connect to the database can NOTIFY: what is not a token hash is refused.
+      '{"v":1,"at":1,"t":[["forged-hash","access_token",["https://orders.example.test"]]]}',
+    ]) {
       assert.equal(readRevocationPayload(bad), undefined, bad)
     }
   })
@@ -502,6 +509,104 @@ describe('keyhole serve: two servers on one PostgreSQL database', () => {
       stream.close()
     }
   })
+})
+
+test('keyhole serve on PostgreSQL: a client id no principal can have (a NUL) is 401, not a 500', async () => {
+  const server = await startServer(fixtureConfig({ storage: await pg.createDatabase('nul') }))
+  try {
+    const url = `${server.issuer}/introspect`
+    const form = (body: string, headers: Record<string, string> = {}) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      })
+    const post = await form('token=x&client_id=a%00b&client_secret=x')
+    assert.equal(post.status, 401)
+    assert.equal(((await post.json()) as { error: string }).error, 'invalid_client')
+    const basic = `Basic ${Buffer.from('a%00b:x').toString('base64')}`
+    const viaBasic = await form('token=x', { authorization: basic })
+    assert.equal(viaBasic.status, 401)
+    assert.doesNotMatch(server.output(), /unexpected error/)
+  } finally {
+    await server.stop()
+  }
+})
+
+/** A TCP relay to PostgreSQL that can be frozen: bytes stop flowing, no connection is reset. */
+async function freezableRelay(
+  port: number,
+): Promise<{ port: number; freeze(): void; close(): void }> {
+  const { connect } = await import('node:net')
+  let frozen = false
+  const sockets = new Set<import('node:net').Socket>()
+  const relay = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1')
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('error', () => {})
+    }
+    client.on('data', (chunk) => {
+      if (!frozen) upstream.write(chunk)
+    })
+    upstream.on('data', (chunk) => {
+      if (!frozen) client.write(chunk)
+    })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (relay.address() as { port: number }).port,
+    freeze: () => {
+      frozen = true
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      relay.close()
+    },
+  }
+}
+
+test('a database that stops answering: operations give up within 5 s as unavailable', async () => {
+  const url = new URL(await pg.createDatabase('frozen'))
+  const relay = await freezableRelay(Number(url.port))
+  url.port = String(relay.port)
+  const store = openPostgresStore({ url: url.toString() })
+  try {
+    const live = record()
+    await store.insertToken(live)
+    relay.freeze()
+    const started = Date.now()
+    await assert.rejects(
+      store.findToken(live.hash),
+      (e: Error) => e instanceof StoreUnavailableError && /no answer/.test(e.message),
+    )
+    assert.ok(Date.now() - started < 8_000, 'not held until TCP gives up')
+  } finally {
+    relay.close()
+    await store.close().catch(() => {})
+  }
+})
+
+test('keyhole serve on PostgreSQL: a database that goes away is 503 with Retry-After, and the server goes on', async () => {
+  const own = await startPostgres()
+  const storage = await own.createDatabase('away')
+  const server = await startServer(fixtureConfig({ storage }))
+  try {
+    const token = await getToken(server, SHOP, { scope: 'orders:read' })
+    assert.equal((await introspect(server, token)).json().active, true)
+    await own.stop()
+    const down = await introspect(server, token)
+    assert.equal(down.status, 503)
+    assert.equal(down.json().error, 'temporarily_unavailable')
+    assert.equal(down.headers.get('retry-after'), '1')
+    assert.doesNotMatch(server.output(), /unexpected error/)
+    // The server itself keeps answering what needs no database.
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200)
+  } finally {
+    await server.stop()
+  }
 })
 
 test('keyhole serve: an unreachable database exits 2 naming storage, without the password', async () => {

@@ -13,7 +13,7 @@ import type { RateLimiter } from '../throttle/rate-limiter.ts'
 import { verifySecret } from '../tokens/hash.ts'
 import { parseBasicCredentials } from './client-secret-basic.ts'
 import { parsePostCredentials } from './client-secret-post.ts'
-import type { AuthMethod, Credentials } from './credentials.ts'
+import { type AuthMethod, type Credentials, PRINCIPAL_ID } from './credentials.ts'
 import {
   basicCredentialKey,
   postCredentialKey,
@@ -118,7 +118,12 @@ export async function authenticateCaller(
   }
 
   for (const candidate of candidates) {
-    const principal = await deps.store.findPrincipal(candidate.clientId)
+    // An id no principal can have (a NUL, a control character, over 255 characters) is not
+    // looked up: some stores refuse such text outright (PostgreSQL and NUL), and it is a failed
+    // authentication like any other (the secret is still checked, against nothing, for time).
+    const principal = PRINCIPAL_ID.test(candidate.clientId)
+      ? await deps.store.findPrincipal(candidate.clientId)
+      : undefined
     if (verifySecret(candidate.secret, principal?.secretHash) && principal !== undefined) {
       const caller: AuthenticatedCaller = { principal, method }
       deps.verified.remember(key, { caller, clientIds })

@@ -7,3 +7,8 @@ export type AuthMethod = 'client_secret_basic' | 'client_secret_post'
 
 /** The methods Keyhole accepts at every authenticated endpoint (published in metadata). */
 export const AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post']
+
+// RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E), so inner spaces are legal (the §16 vector
+// "1PpG/Q 1" has one); leading and trailing spaces are refused as easy to mistype. What a
+// configured client or resource id may be; no other id can authenticate.
+export const PRINCIPAL_ID = /^[\x21-\x7E](?:[\x20-\x7E]{0,253}[\x21-\x7E])?$/

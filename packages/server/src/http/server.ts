@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { errorBody, isOAuthError, type OAuthError, oauthError } from '@keyhole/protocol'
 import { describeError, type Logger } from '../log.ts'
+import { StoreUnavailableError } from '../store/store.ts'
 import { clientAddress, type TrustedProxies } from './client-address.ts'
 import { EMPTY_FORM, type FormParams, parseForm } from './form.ts'
 import type { EndpointRequest, EndpointResult, EndpointStream, Route } from './types.ts'
@@ -84,6 +85,21 @@ export function createRequestListener(options: HttpOptions): RequestListener {
   }
 
   function unexpected(res: ServerResponse, err: unknown): void {
+    if (err instanceof StoreUnavailableError) {
+      // The database cannot answer now (down, unreachable, too slow): not a bug, and not the
+      // caller's fault. RFC 6749 §4.1.2.1's temporarily_unavailable, with when to try again.
+      logger.log('warn', 'store unavailable', { reason: err.message })
+      if (!res.headersSent) {
+        writeError(
+          res,
+          oauthError('temporarily_unavailable', 'the store is unavailable; retry later', {
+            status: 503,
+            headers: { 'Retry-After': '1' },
+          }),
+        )
+      } else res.destroy()
+      return
+    }
     logger.log('error', 'unexpected error', describeError(err))
     if (!res.headersSent) writeError(res, oauthError('server_error'))
     else res.destroy()

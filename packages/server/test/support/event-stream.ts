@@ -84,11 +84,16 @@ export async function subscribe(
       const ready = frames.shift()
       if (ready !== undefined) return Promise.resolve(ready)
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no event in ${ms} ms`)), ms)
-        waiting.push((frame) => {
+        const wake = (frame: Frame) => {
           clearTimeout(timer)
           resolve(frame)
-        })
+        }
+        // A waiter that gave up leaves the queue: the next frame goes to whoever asks next.
+        const timer = setTimeout(() => {
+          waiting.splice(waiting.indexOf(wake), 1)
+          reject(new Error(`no event in ${ms} ms`))
+        }, ms)
+        waiting.push(wake)
       })
     },
     close() {

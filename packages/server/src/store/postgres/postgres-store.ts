@@ -169,6 +169,12 @@ function tokenRecordOf(hash: TokenHash, row: TokenRow): TokenRecord {
 function unavailable(err: unknown, where: string): unknown {
   if (err instanceof StoreUnavailableError) return err
   if (err instanceof postgres.PostgresError) {
+    // Class 28 (invalid authorization): the server's text names the user; the code says enough.
+    if (err.code.startsWith('28')) {
+      return new StoreUnavailableError(
+        `the PostgreSQL server at ${where} refused the credentials (${err.code})`,
+      )
+    }
     return new StoreUnavailableError(
       `the PostgreSQL server at ${where} refused: ${err.message} (${err.code})`,
     )
@@ -180,6 +186,29 @@ function unavailable(err: unknown, where: string): unknown {
     `cannot ${unreachable ? 'reach' : 'use'} the PostgreSQL server at ${where} (${code})`,
   )
 }
+
+/**
+ * SQLSTATE classes that say the database cannot serve now (connection exception, insufficient
+ * resources, operator intervention such as a shutdown, system error), not that a query is wrong.
+ */
+const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58'])
+const UNREACHABLE = /^E[A-Z]+$|^CONNECT|^CONNECTION_/
+
+/**
+ * While serving: a database that cannot answer becomes a StoreUnavailableError (the request is
+ * answered 503 with Retry-After); anything else (a constraint, a bug) stays what it is (500).
+ */
+function unavailableNow(err: unknown, where: string): unknown {
+  if (err instanceof StoreUnavailableError) return err
+  if (err instanceof postgres.PostgresError) {
+    return UNAVAILABLE_CLASSES.has(err.code.slice(0, 2)) ? unavailable(err, where) : err
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === 'string' && UNREACHABLE.test(code) ? unavailable(err, where) : err
+}
+
+/** How long one operation may take, waiting for a slot included, before it is given up (503). */
+const OPERATION_TIMEOUT_MS = 5_000
 
 function driverOptions(
   target: PostgresTarget,
@@ -209,6 +238,36 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
   const sql = postgres(driverOptions(target, max))
   // Never more operations in flight than connections (slots.ts says why).
   const { run } = createSlots(max)
+
+  /**
+   * One operation while serving: in its turn, within OPERATION_TIMEOUT_MS. A database that stops
+   * answering (a partition, no reset) would otherwise hold requests until TCP gives up, minutes
+   * later; the operation itself keeps its slot until the driver settles it.
+   */
+  async function serve<T>(operation: () => PromiseLike<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StoreUnavailableError(
+              `no answer from the PostgreSQL server at ${where} in ${OPERATION_TIMEOUT_MS / 1000} s`,
+            ),
+          ),
+        OPERATION_TIMEOUT_MS,
+      )
+    })
+    const work = run(operation)
+    // The loser of the race must not become an unhandled rejection.
+    work.catch(() => {})
+    try {
+      return await Promise.race([work, late])
+    } catch (err) {
+      throw unavailableNow(err, where)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
   const feed = createRevocationFeed(target)
 
   let migrated = false
@@ -262,7 +321,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 
     async findPrincipal(id) {
       if (!migrated) await ready()
-      const [row] = await run(
+      const [row] = await serve(
         () => sql<PrincipalRow[]>`
         SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
         FROM principals WHERE id = ${id}`,
@@ -272,7 +331,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 
     async listResources() {
       if (!migrated) await ready()
-      const rows = await run(
+      const rows = await serve(
         () => sql<PrincipalRow[]>`
         SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
         FROM principals WHERE kind = 'resource' ORDER BY id COLLATE "C"`,
@@ -284,7 +343,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
     // durability setting decides what "committed" survives).
     async insertToken(r) {
       if (!migrated) await ready()
-      await run(
+      await serve(
         () => sql`
         INSERT INTO tokens (hash, kind, jti, client_id, sub, scopes, audience, issued_at,
           not_before, expires_at, revoked_at, grant_id)
@@ -296,7 +355,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 
     async findToken(hash) {
       if (!migrated) await ready()
-      const [row] = await run(
+      const [row] = await serve(
         () => sql<TokenRow[]>`
         SELECT kind, jti, client_id, sub, scopes, audience, issued_at, not_before, expires_at,
           revoked_at, grant_id
@@ -309,7 +368,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       if (!migrated) await ready()
       const atMs = Date.now()
       let revoked: RevokedToken[] = []
-      await run(() =>
+      await serve(() =>
         sql.begin(async (tx) => {
           // Two servers revoking one grant at once: the second waits for the first's row locks,
           // then finds revoked_at set and changes (and tells) nothing. Each token is told once.
@@ -338,7 +397,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       for (;;) {
         // SKIP LOCKED: servers sweeping at the same time take different batches instead of
         // waiting for each other.
-        const result = await run(
+        const result = await serve(
           () => sql`
           DELETE FROM tokens WHERE hash IN (
             SELECT hash FROM tokens WHERE expires_at < ${before}
@@ -508,6 +567,8 @@ export function revocationPayloads(
 const TOKEN_KINDS: ReadonlySet<unknown> = new Set(['access_token', 'refresh_token'])
 
 /** A payload read back, or undefined when it tells of something missed or cannot be read. */
+const TOKEN_HASH = /^[A-Za-z0-9_-]{43}$/
+
 export function readRevocationPayload(
   payload: string,
 ): { tokens: RevokedToken[]; atMs: number } | undefined {
@@ -524,7 +585,13 @@ export function readRevocationPayload(
   for (const entry of t as unknown[]) {
     if (!Array.isArray(entry) || entry.length !== 3) return undefined
     const [hash, kind, audience] = entry as [unknown, unknown, unknown]
-    if (typeof hash !== 'string' || !TOKEN_KINDS.has(kind) || !Array.isArray(audience)) {
+    // Only what a revocation can name: a token hash (base64url SHA-256) of a known kind.
+    if (
+      typeof hash !== 'string' ||
+      !TOKEN_HASH.test(hash) ||
+      !TOKEN_KINDS.has(kind) ||
+      !Array.isArray(audience)
+    ) {
       return undefined
     }
     if (!audience.every((a): a is string => typeof a === 'string')) return undefined
