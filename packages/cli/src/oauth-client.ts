@@ -74,7 +74,11 @@ export function metadataUrl(issuer: URL): string {
   return `${issuer.origin}/.well-known/oauth-authorization-server${path}`
 }
 
-/** A warning (not an error, as for the server's issuer) when credentials would travel in clear. */
+/**
+ * An http issuer (development) may publish http endpoints: a warning, not an error, when
+ * credentials would cross the network in clear, that is when the host is not loopback.
+ * (An https issuer's http endpoints never get this far: see endpointOf.)
+ */
 export function warnIfPlainHttp(url: string): void {
   const parsed = new URL(url)
   if (parsed.protocol === 'http:' && !LOOPBACK.test(parsed.hostname)) {
@@ -85,8 +89,15 @@ export function warnIfPlainHttp(url: string): void {
 }
 
 /**
+ * The most of a response body that is read: metadata, token and introspection responses are a
+ * few kilobytes; a server that sends more, or sends without end, does not get to fill the memory.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024
+
+/**
  * One HTTP exchange, body included, within the timeout. Network failures and timeouts become
- * CliErrors naming the URL and the cause's code (ECONNREFUSED, ENOTFOUND, ...).
+ * CliErrors naming the URL and the cause's code (ECONNREFUSED, ENOTFOUND, ...); a body larger than
+ * MAX_BODY_BYTES one saying so.
  */
 export async function exchange(
   url: string,
@@ -98,7 +109,7 @@ export async function exchange(
       ...init,
       signal: AbortSignal.timeout(timeoutSeconds * 1000),
     })
-    const text = await response.text()
+    const text = await readBody(url, response)
     return { url, status: response.status, headers: response.headers, text }
   } catch (err) {
     if (err instanceof DOMException && err.name === 'TimeoutError') {
@@ -107,6 +118,34 @@ export async function exchange(
     if (err instanceof TypeError) throw new CliError(`could not reach ${url}: ${causeOf(err)}`)
     throw err
   }
+}
+
+/** The body as text (UTF-8, as Response.text() reads it), at most MAX_BODY_BYTES of it. */
+async function readBody(url: string, response: Response): Promise<string> {
+  const tooLarge = () =>
+    new CliError(
+      `the answer from ${url} is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; not read`,
+    )
+  const declared = Number(response.headers.get('content-length') ?? '0')
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  if (declared > MAX_BODY_BYTES) {
+    await reader.cancel().catch(() => {})
+    throw tooLarge()
+  }
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks))
 }
 
 /** undici puts the system error in `cause` (or in `cause.errors` when several addresses failed). */
@@ -144,7 +183,19 @@ export async function discover(
   timeoutSeconds: number,
 ): Promise<AuthorizationServerMetadata> {
   const url = metadataUrl(checkIssuer(issuer))
-  const answer = await exchange(url, { headers: { accept: 'application/json' } }, timeoutSeconds)
+  // A redirect is not followed: the metadata names the endpoints credentials are sent to, so it
+  // must come from the issuer's own well-known URL, not from wherever (or over whatever scheme)
+  // a Location header points.
+  const answer = await exchange(
+    url,
+    { headers: { accept: 'application/json' }, redirect: 'manual' },
+    timeoutSeconds,
+  )
+  if (answer.status >= 300 && answer.status < 400) {
+    throw new CliError(
+      `no authorization server metadata at ${url}: HTTP ${answer.status} (a redirect; not followed, so that the endpoints come from the issuer itself)`,
+    )
+  }
   if (answer.status !== 200) {
     throw new CliError(
       `no authorization server metadata at ${url}: HTTP ${answer.status}${oauthErrorOf(answer)}`,
@@ -165,7 +216,14 @@ export async function discover(
   return doc as AuthorizationServerMetadata
 }
 
-/** The endpoint URL the metadata publishes, or an error saying the AS does not offer it. */
+/**
+ * The endpoint URL the metadata publishes, or an error saying the AS does not offer it or it
+ * cannot be used. An https issuer's endpoints must be https too, loopback ones included: its
+ * metadata must not send credentials and tokens anywhere in clear. Only an http issuer (local
+ * development) may publish http endpoints (postForm warns when they are not on loopback).
+ * The URL is returned as parsed (WHATWG href), so that what is printed of it holds no control
+ * characters from the metadata.
+ */
 export function endpointOf(metadata: AuthorizationServerMetadata, name: EndpointName): string {
   const value = metadata[name]
   if (typeof value !== 'string') {
@@ -182,7 +240,12 @@ export function endpointOf(metadata: AuthorizationServerMetadata, name: Endpoint
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new CliError(`the ${name} in the metadata of ${metadata.issuer} is not an http(s) URL`)
   }
-  return value
+  if (url.protocol === 'http:' && new URL(metadata.issuer).protocol !== 'http:') {
+    throw new CliError(
+      `the ${name} in the metadata of ${metadata.issuer} is plain http (${url.origin}): refused, credentials and tokens would cross the network unencrypted; an https issuer's endpoints must be https`,
+    )
+  }
+  return url.href
 }
 
 /**

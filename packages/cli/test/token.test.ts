@@ -4,13 +4,21 @@
  * server for what the real one never does (redirects, hangs, odd answers, echoed credentials).
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { formUrlEncode } from '@keyhole/protocol'
 import {
   BILLING,
   type Caller,
@@ -22,6 +30,7 @@ import {
   SHOP,
   startServer,
 } from '../../../conformance/support/harness.ts'
+import { CliError, endpointOf } from '../src/oauth-client.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'keyhole-token-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -37,6 +46,8 @@ interface RunOptions {
   stdin?: string
   /** KEYHOLE_CLIENT_SECRET; unset when not given. */
   secret?: string
+  /** More environment variables. */
+  env?: Record<string, string>
 }
 
 /** Run the bin with a clean environment: KEYHOLE_CLIENT_SECRET only when asked for. */
@@ -44,6 +55,7 @@ function keyhole(args: string[], options: RunOptions = {}): Promise<Outcome> {
   const env = { ...process.env }
   delete env.KEYHOLE_CLIENT_SECRET
   if (options.secret !== undefined) env.KEYHOLE_CLIENT_SECRET = options.secret
+  Object.assign(env, options.env)
   return new Promise((done) => {
     const child = spawn(process.execPath, [KEYHOLE_BIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -73,6 +85,45 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve))
   if (address === null || typeof address === 'string') throw new Error('no port')
   return address.port
+}
+
+/** Another loopback http server (another origin) for one test; close it when done. */
+async function listen(handler: RequestListener): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server }
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), or undefined where openssl is missing. */
+function selfSignedCertificate(): { key: string; cert: string; certFile: string } | undefined {
+  const keyFile = join(dir, 'tls.key')
+  const certFile = join(dir, 'tls.crt')
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    )
+  } catch {
+    return undefined
+  }
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -631,5 +682,286 @@ describe('keyhole token on the wire (scripted authorization server)', () => {
       notFound.stderr,
       /no authorization server metadata at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-authorization-server\/t: HTTP 404: invalid_request\n$/,
     )
+  })
+
+  test('a redirect from the metadata URL is not followed: exit 2 naming the URL', async () => {
+    reset()
+    // Another origin that claims to be the issuer and wants the client's credentials.
+    const stolen: Seen[] = []
+    const other = await listen((req, res) => {
+      stolen.push({ path: req.url ?? '', headers: req.headers, body: new URLSearchParams() })
+      json(res, 200, { issuer: `${url}/t`, token_endpoint: `${otherUrl}/token` })
+    })
+    const otherUrl = other.url
+    try {
+      for (const status of [301, 302, 303, 307, 308]) {
+        answer = (_req, res) => {
+          res.writeHead(status, { location: `${otherUrl}/.well-known/oauth-authorization-server` })
+          res.end()
+        }
+        const out = await keyhole(['token', 'get', '--issuer', `${url}/t`, '--client-id', 'c'], {
+          secret: 'not-for-the-other-origin',
+        })
+        assert.equal(out.code, 2, `${status}: ${out.stderr}`)
+        assert.match(
+          out.stderr,
+          new RegExp(
+            `^keyhole: no authorization server metadata at http://127\\.0\\.0\\.1:\\d+/\\.well-known/oauth-authorization-server/t: HTTP ${status} \\(a redirect; not followed`,
+          ),
+        )
+        assert.equal(out.stdout, '')
+      }
+      assert.deepEqual(stolen, [], 'nothing reached the other origin')
+    } finally {
+      await new Promise((resolve) => other.server.close(resolve))
+    }
+  })
+
+  test('an AS that echoes encoded copies of the secret or the token: blanked out too', async () => {
+    const secret = 'p+ss w/rd&x=1*~'
+    const token = 't+k/n=1&a*~'
+    const copies = (value: string) => [
+      value,
+      new URLSearchParams({ v: value }).toString().slice(2),
+      formUrlEncode(value),
+      encodeURIComponent(value),
+      encodeURIComponent(value).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+    ]
+    // client_secret_post: the body holds both, form-encoded; the AS echoes it and more.
+    reset()
+    answer = (req, res) =>
+      json(res, 400, {
+        error: 'invalid_request',
+        error_description: `got ${req.body.toString()} ${copies(req.body.get('client_secret') ?? '').join(' ')} ${copies(req.body.get('token') ?? '').join(' ')}`,
+      })
+    const post = await keyhole(
+      ['token', 'introspect', '--issuer', url, '--client-id', 'rs', '--auth', 'post', token],
+      { secret },
+    )
+    assert.equal(post.code, 2)
+    assert.match(post.stderr, /got token=\[redacted\]&client_id=rs&client_secret=\[redacted\] /)
+    for (const copy of [...copies(secret), ...copies(token)]) {
+      assert.ok(!post.stderr.includes(copy), `${copy} in ${post.stderr}`)
+    }
+
+    // client_secret_basic: the AS echoes the Authorization header and what it decodes to.
+    reset()
+    answer = (req, res) => {
+      const header = req.headers.authorization ?? ''
+      const decoded = Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8')
+      json(res, 401, {
+        error: 'invalid_client',
+        error_description: `header ${header} base64 ${header.slice(6)} user:pass ${decoded}`,
+      })
+    }
+    const basic = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'my client'], {
+      secret,
+    })
+    assert.equal(basic.code, 2)
+    assert.match(
+      basic.stderr,
+      /\(header \[redacted\] base64 \[redacted\] user:pass my\+client:\[redacted\]\)/,
+    )
+    const base64 = Buffer.from(`my+client:${formUrlEncode(secret)}`).toString('base64')
+    for (const copy of [...copies(secret), base64, `Basic ${base64}`]) {
+      assert.ok(!basic.stderr.includes(copy), `${copy} in ${basic.stderr}`)
+    }
+  })
+
+  test('an access_token that is not one word of visible ASCII: exit 2, never printed', async () => {
+    for (const hostile of [
+      'at\u001b]0;owned\u0007',
+      'at-1\nEVIL=1',
+      'at 1',
+      'at-\u00e9',
+      'at\u009b2J',
+    ]) {
+      for (const extra of [[], ['--json']]) {
+        reset()
+        answer = (_req, res) => json(res, 200, { access_token: hostile, token_type: 'Bearer' })
+        const out = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'c', ...extra], {
+          secret: 's',
+        })
+        const what = `${JSON.stringify(hostile)} ${extra.join(' ')}`
+        assert.equal(out.code, 2, what)
+        assert.equal(out.stdout, '', what)
+        assert.match(
+          out.stderr,
+          /^keyhole: the access_token from http:\S+\/token is not one word of visible ASCII characters \(RFC 6749 Appendix A\.12\); not printed\n$/,
+          what,
+        )
+      }
+    }
+  })
+
+  test('JSON output never carries control or format characters raw to the terminal', async () => {
+    // JSON.stringify escapes C0 controls, but not DEL, C1 controls (U+009B: CSI), bidi
+    // overrides, zero-width or line separator characters, here in members keyhole passes through.
+    const hostile = 'a\u007fb\u009b2Jc\u202ed\u200be\u2028f\u{e0041}g\u00e9\u001b[31m'
+    const rawControl = (text: string) =>
+      [...text].some((ch) => {
+        const c = ch.codePointAt(0) ?? 0
+        return (c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f) || c >= 0x200b
+      })
+    reset()
+    answer = (req, res) =>
+      req.path === '/token'
+        ? json(res, 200, { access_token: 'at-1', token_type: 'Bearer', note: hostile })
+        : json(res, 200, { active: true, username: hostile, [hostile]: 1 })
+    const got = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'c', '--json'], {
+      secret: 's',
+    })
+    assert.equal(got.code, 0, got.stderr)
+    assert.ok(!rawControl(got.stdout), JSON.stringify(got.stdout))
+    assert.deepEqual(JSON.parse(got.stdout), {
+      access_token: 'at-1',
+      token_type: 'Bearer',
+      note: hostile,
+    })
+    assert.match(got.stdout, /^\{\n {2}"access_token": "at-1",\n/, 'still indented')
+
+    const introspected = await keyhole(
+      ['token', 'introspect', '--issuer', url, '--client-id', 'rs', 'at-1'],
+      { secret: 's' },
+    )
+    assert.equal(introspected.code, 0, introspected.stderr)
+    assert.ok(!rawControl(introspected.stdout), JSON.stringify(introspected.stdout))
+    assert.deepEqual(JSON.parse(introspected.stdout), {
+      active: true,
+      username: hostile,
+      [hostile]: 1,
+    })
+  })
+
+  test('an answer larger than 1 MiB is not read: exit 2 saying so', async () => {
+    // Without end, without a Content-Length: stopped at 1 MiB, well before --timeout.
+    reset()
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"access_token":"at-1","padding":"')
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+        if (!res.destroyed) res.once('drain', pump)
+      }
+      pump()
+    }
+    const started = Date.now()
+    const endless = await keyhole(
+      ['token', 'get', '--issuer', url, '--client-id', 'c', '--timeout', '20'],
+      { secret: 's' },
+    )
+    assert.equal(endless.code, 2)
+    assert.match(
+      endless.stderr,
+      /^keyhole: the answer from http:\/\/127\.0\.0\.1:\d+\/token is larger than 1 MiB; not read\n$/,
+    )
+    assert.equal(endless.stdout, '')
+    assert.ok(Date.now() - started < 15_000, 'not by the timeout')
+
+    // A metadata document of 1 MiB and a byte, with a Content-Length saying so.
+    reset()
+    answer = (_req, res) => json(res, 200, { access_token: 'at-1' })
+    const small = metadata()
+    const padding = 1024 * 1024 + 1 - JSON.stringify({ ...small, padding: '' }).length
+    metadata = () => ({ ...small, padding: 'x'.repeat(padding) })
+    assert.equal(Buffer.byteLength(JSON.stringify(metadata())), 1024 * 1024 + 1)
+    const large = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'c'], {
+      secret: 's',
+    })
+    assert.equal(large.code, 2)
+    assert.match(
+      large.stderr,
+      /^keyhole: the answer from \S+\/\.well-known\/oauth-authorization-server is larger than 1 MiB; not read\n$/,
+    )
+    assert.ok(!seen.some((r) => r.path === '/token'))
+
+    // 1 MiB exactly is read.
+    metadata = () => ({ ...small, padding: 'x'.repeat(padding - 1) })
+    const limit = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'c'], {
+      secret: 's',
+    })
+    assert.equal(limit.code, 0, limit.stderr)
+  })
+
+  test('an https issuer’s http endpoints are refused, loopback ones too; an http issuer’s are not', () => {
+    const refused = (issuer: string, endpoint: string) => {
+      assert.throws(
+        () => endpointOf({ issuer, token_endpoint: endpoint }, 'token_endpoint'),
+        (err: unknown) =>
+          err instanceof CliError &&
+          err.exitCode === 2 &&
+          err.message ===
+            `the token_endpoint in the metadata of ${issuer} is plain http (${new URL(endpoint).origin}): refused, credentials and tokens would cross the network unencrypted; an https issuer's endpoints must be https`,
+        `${issuer} -> ${endpoint}`,
+      )
+    }
+    refused('https://as.example', 'http://as.example/token')
+    refused('https://as.example', 'http://elsewhere.example:8080/token')
+    refused('https://as.example', 'http://127.0.0.1:8080/token')
+    refused('https://as.example', 'http://localhost/token')
+    refused('https://as.example', 'http://[::1]/token')
+    const used = (issuer: string, endpoint: string) =>
+      assert.equal(endpointOf({ issuer, token_endpoint: endpoint }, 'token_endpoint'), endpoint)
+    used('https://as.example', 'https://as.example/token')
+    used('https://as.example', 'https://elsewhere.example/token')
+    used('http://127.0.0.1:9000', 'http://127.0.0.1:9000/token')
+    used('http://as.test', 'http://elsewhere.test/token')
+    used('http://127.0.0.1:9000', 'https://as.example/token')
+  })
+
+  test('an https issuer whose metadata names an http endpoint: nothing is sent to it', async () => {
+    const tls = selfSignedCertificate()
+    // Never skipped: a missing openssl fails the test (CI has it; apt-get install openssl).
+    if (tls === undefined) assert.fail('openssl is needed to make a test certificate')
+    reset()
+    answer = (_req, res) => json(res, 200, { access_token: 'sent-in-clear' })
+    let httpsMetadata: Record<string, unknown> = {}
+    const secure = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      if (req.url === '/.well-known/oauth-authorization-server')
+        return json(res, 200, httpsMetadata)
+      json(res, 200, { access_token: 'over-tls', token_type: 'Bearer' })
+    })
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
+    const issuer = `https://127.0.0.1:${(secure.address() as { port: number }).port}`
+    const env = { NODE_EXTRA_CA_CERTS: tls.certFile }
+    try {
+      // The https endpoint works: the certificate is trusted.
+      httpsMetadata = { issuer, token_endpoint: `${issuer}/token` }
+      const ok = await keyhole(['token', 'get', '--issuer', issuer, '--client-id', 'c'], {
+        secret: 's',
+        env,
+      })
+      assert.equal(ok.code, 0, ok.stderr)
+      assert.equal(ok.stdout, 'over-tls\n')
+
+      // The plain http one, even on loopback, gets nothing.
+      httpsMetadata = { issuer, token_endpoint: `${url}/token` }
+      const out = await keyhole(['token', 'get', '--issuer', issuer, '--client-id', 'c'], {
+        secret: 'must-not-cross-in-clear',
+        env,
+      })
+      assert.equal(out.code, 2)
+      assert.match(
+        out.stderr,
+        /^keyhole: the token_endpoint in the metadata of https:\S+ is plain http \(http:\/\/127\.0\.0\.1:\d+\): refused/,
+      )
+      assert.equal(out.stdout, '')
+      assert.ok(!seen.some((r) => r.path === '/token'), 'no request to the http endpoint')
+    } finally {
+      await new Promise((resolve) => secure.close(resolve))
+    }
+  })
+
+  test('control characters in a published endpoint URL do not reach error messages', async () => {
+    reset()
+    metadata = () => ({ issuer: url, token_endpoint: `${url}/tok\u001b[2Jen` })
+    answer = (_req, res) => json(res, 400, { error: 'invalid_request' })
+    const out = await keyhole(['token', 'get', '--issuer', url, '--client-id', 'c'], {
+      secret: 's',
+    })
+    assert.equal(out.code, 2)
+    assert.match(out.stderr, /token endpoint at \S+\/tok%1B\[2Jen answered HTTP 400/)
+    assert.ok(!out.stderr.includes('\u001b'), JSON.stringify(out.stderr))
   })
 })

@@ -19,7 +19,7 @@ import {
   type HttpAnswer,
   postForm,
 } from '../oauth-client.ts'
-import { markSensitive, redact } from '../redact.ts'
+import { markBasicCredentials, markSensitive, redact } from '../redact.ts'
 
 export const SECRET_ENV = 'KEYHOLE_CLIENT_SECRET'
 
@@ -138,7 +138,31 @@ export async function readClient(
   markSensitive(secret)
   const method: ClientAuthMethod =
     options.auth === 'post' ? 'client_secret_post' : 'client_secret_basic'
+  if (method === 'client_secret_basic') markBasicCredentials(options.clientId, secret)
   return { clientId: options.clientId, secret, method }
+}
+
+/** RFC 6749 Appendix A.12: an access token is 1*VSCHAR, so one word of visible ASCII. */
+export function isVschar(token: string): boolean {
+  return /^[\x21-\x7E]+$/.test(token)
+}
+
+/**
+ * A JSON document for standard output, indented. Inside strings JSON.stringify escapes C0
+ * controls, but writes DEL, C1 controls (U+009B is CSI to some terminals), bidi and other format
+ * characters and U+2028/U+2029 raw: from an authorization server they could rewrite the terminal.
+ * They are written as \uXXXX escapes instead, which JSON.parse reads back as the same characters.
+ * (A raw line break in the output is always the indentation's: those inside strings are escaped.)
+ */
+export function jsonForTerminal(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (ch) => {
+    if (ch === '\n') return ch
+    let escaped = ''
+    for (let i = 0; i < ch.length; i++) {
+      escaped += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`
+    }
+    return escaped
+  })
 }
 
 /** The token to introspect or revoke: the argument, or standard input (see tokenOnStdin). */
@@ -148,8 +172,7 @@ export async function readToken(argument: string | undefined): Promise<string> {
   markSensitive(token)
   const where = fromStdin ? 'on standard input' : 'argument'
   if (token === '') throw new CliError(`no token ${where}`)
-  // RFC 6749 Appendix A.12: an access token is 1*VSCHAR, so one word of visible ASCII.
-  if (!/^[\x21-\x7E]+$/.test(token)) {
+  if (!isVschar(token)) {
     throw new CliError(`the token ${where} is not one word of visible ASCII characters`)
   }
   return token

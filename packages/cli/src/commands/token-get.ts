@@ -8,7 +8,13 @@ import {
   postForm,
 } from '../oauth-client.ts'
 import { markSensitive } from '../redact.ts'
-import { type ClientOptions, readClient, runTokenCommand } from './token-common.ts'
+import {
+  type ClientOptions,
+  isVschar,
+  jsonForTerminal,
+  readClient,
+  runTokenCommand,
+} from './token-common.ts'
 
 export interface TokenGetOptions extends ClientOptions {
   readonly scope?: string
@@ -52,9 +58,14 @@ export function tokenGetCommand(options: TokenGetOptions): Promise<void> {
     }
     markSensitive(token)
     if (typeof body.refresh_token === 'string') markSensitive(body.refresh_token)
-    process.stdout.write(
-      options.json === true ? `${JSON.stringify(body, null, 2)}\n` : `${token}\n`,
-    )
+    // What is printed goes to a terminal or into TOKEN=$(...): escape sequences or a line break
+    // from the AS must not get there. The token is not quoted back in the error.
+    if (!isVschar(token)) {
+      throw new CliError(
+        `the access_token from ${endpoint} is not one word of visible ASCII characters (RFC 6749 Appendix A.12); not printed`,
+      )
+    }
+    process.stdout.write(options.json === true ? `${jsonForTerminal(body)}\n` : `${token}\n`)
     return 0
   })
 }

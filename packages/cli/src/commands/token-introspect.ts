@@ -1,5 +1,10 @@
 import { answerError, CliError, parseJsonObject } from '../oauth-client.ts'
-import { postToken, runTokenCommand, type TokenInputOptions } from './token-common.ts'
+import {
+  jsonForTerminal,
+  postToken,
+  runTokenCommand,
+  type TokenInputOptions,
+} from './token-common.ts'
 
 /**
  * RFC 7662 introspection: print the response, exit 0 when the token is active and 1 when it is
@@ -19,7 +24,7 @@ export function tokenIntrospectCommand(
         `the introspection endpoint at ${endpoint} answered 200 without a JSON object with a boolean "active"`,
       )
     }
-    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`)
+    process.stdout.write(`${jsonForTerminal(body)}\n`)
     return body.active ? 0 : 1
   })
 }
