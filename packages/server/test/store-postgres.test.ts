@@ -533,24 +533,30 @@ test('keyhole serve on PostgreSQL: a client id no principal can have (a NUL) is 
   }
 })
 
-/** A TCP relay to PostgreSQL that can be frozen: bytes stop flowing, no connection is reset. */
-async function freezableRelay(
-  port: number,
-): Promise<{ port: number; freeze(): void; close(): void }> {
+/**
+ * A TCP relay to PostgreSQL whose connections can go silent: bytes stop flowing and no
+ * connection is reset, as on a dead network path. `freeze()` silences every connection, now and
+ * later; `silenceOpen()` only those open now (a new connection then works).
+ */
+async function freezableRelay(port: number): Promise<{
+  port: number
+  freeze(): void
+  silenceOpen(): void
+  close(): void
+}> {
   const { connect } = await import('node:net')
   let frozen = false
-  const sockets = new Set<import('node:net').Socket>()
+  const pairs = new Set<{ silent: boolean; sockets: import('node:net').Socket[] }>()
   const relay = createServer((client) => {
     const upstream = connect(port, '127.0.0.1')
-    for (const socket of [client, upstream]) {
-      sockets.add(socket)
-      socket.on('error', () => {})
-    }
+    const pair = { silent: false, sockets: [client, upstream] }
+    pairs.add(pair)
+    for (const socket of pair.sockets) socket.on('error', () => {})
     client.on('data', (chunk) => {
-      if (!frozen) upstream.write(chunk)
+      if (!frozen && !pair.silent) upstream.write(chunk)
     })
     upstream.on('data', (chunk) => {
-      if (!frozen) client.write(chunk)
+      if (!frozen && !pair.silent) client.write(chunk)
     })
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
@@ -561,12 +567,54 @@ async function freezableRelay(
     freeze: () => {
       frozen = true
     },
+    silenceOpen: () => {
+      for (const pair of pairs) pair.silent = true
+    },
     close: () => {
-      for (const socket of sockets) socket.destroy()
+      for (const pair of pairs) for (const socket of pair.sockets) socket.destroy()
       relay.close()
     },
   }
 }
+
+test('a revocation listener whose connection goes silent is replaced, and listeners hear `missed`', async () => {
+  const database = await pg.createDatabase('silent')
+  const url = new URL(database)
+  const relay = await freezableRelay(Number(url.port))
+  url.port = String(relay.port)
+  const listening = openPostgresStore({ url: url.toString(), listenerCheckMs: 200 })
+  // Revokes straight to the database, not through the relay.
+  const direct = openPostgresStore({ url: database })
+  let missed = 0
+  const heard: string[] = []
+  const stop = await (listening.revocations as NonNullable<Store['revocations']>).listen({
+    revoked: (tokens) => heard.push(...tokens.map((t) => t.hash)),
+    missed: () => {
+      missed += 1
+    },
+  })
+  try {
+    relay.silenceOpen() // the listener's connection (and the pool's) go silent, unreset
+    const deadline = Date.now() + 5_000
+    while (missed === 0) {
+      if (Date.now() > deadline) assert.fail('the silent listener was never replaced')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    // The new listening connection hears revocations again.
+    const live = record()
+    await direct.insertToken(live)
+    await direct.revokeGrant(live.hash, at(1_800_000_100))
+    const until = Date.now() + 5_000
+    while (!heard.includes(live.hash)) {
+      if (Date.now() > until) assert.fail('no revocation heard after the replacement')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  } finally {
+    await stop()
+    relay.close()
+    await Promise.all([listening.close().catch(() => {}), direct.close()])
+  }
+})
 
 test('a database that stops answering: operations give up within 5 s as unavailable', async () => {
   const url = new URL(await pg.createDatabase('frozen'))

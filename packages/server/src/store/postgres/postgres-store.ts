@@ -39,6 +39,11 @@ export interface PostgresStoreOptions {
   readonly url: string
   /** Connections in the pool. Default: the URL's `max`, else 10. */
   readonly max?: number
+  /**
+   * How often the revocation listener's connection is checked, ms (a `SELECT 1` that must answer
+   * within the same time). Default 15,000.
+   */
+  readonly listenerCheckMs?: number
 }
 
 const SCHEMA_VERSION = 1
@@ -85,6 +90,11 @@ const PING_TIMEOUT_MS = 5_000
 const CONNECT_TIMEOUT_SECONDS = 10
 /** Longest pause between two attempts to listen again after the listening connection dropped. */
 const RELISTEN_MAX_PAUSE_MS = 5_000
+/**
+ * A listening connection whose network path dies silently (no reset) would otherwise be noticed
+ * only by TCP keepalive, minutes later, while subscribers are told nothing.
+ */
+const LISTENER_CHECK_MS = 15_000
 // Transaction-scoped advisory locks: the servers sharing a database migrate it, and sync their
 // config into it, one at a time (two syncs upserting the same rows in different orders could
 // deadlock). Any two 32-bit numbers Keyhole owns ("kh" and a counter).
@@ -268,7 +278,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       clearTimeout(timer)
     }
   }
-  const feed = createRevocationFeed(target)
+  const feed = createRevocationFeed(target, options.listenerCheckMs ?? LISTENER_CHECK_MS)
 
   let migrated = false
   let migrating: Promise<void> | undefined
@@ -609,11 +619,41 @@ interface ClosableFeed extends RevocationFeed {
  * connection is shared). When it drops, listen again with growing pauses, then tell every
  * listener `missed`: notifications sent while nobody listened are gone.
  */
-function createRevocationFeed(target: PostgresTarget): ClosableFeed {
+function createRevocationFeed(target: PostgresTarget, checkMs: number): ClosableFeed {
   const listeners = new Set<RevocationListener>()
   let state: 'idle' | 'starting' | 'listening' | 'retrying' | 'closed' = 'idle'
   let starting: Promise<void> | undefined
   let connection: Sql | undefined
+  let checking = false
+
+  /**
+   * While listening, the connection must answer a `SELECT 1` within `checkMs`. One that does not
+   * is given up (not ended politely: its path may be dead) and a new one listens; listeners are
+   * then told `missed`, as after any drop.
+   */
+  const check = setInterval(() => {
+    const open = connection
+    if (state !== 'listening' || open === undefined || checking) return
+    checking = true
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), checkMs)
+    })
+    const probe = open.unsafe('SELECT 1').then(
+      () => 'ok' as const,
+      () => 'failed' as const,
+    )
+    void Promise.race([probe, late]).then((outcome) => {
+      clearTimeout(timer)
+      checking = false
+      if (outcome === 'ok' || state !== 'listening' || connection !== open) return
+      connection = undefined
+      state = 'retrying'
+      void open.end({ timeout: 0 }).catch(() => {})
+      void relisten()
+    })
+  }, checkMs)
+  check.unref()
 
   const deliver = (payload: string) => {
     const message = readRevocationPayload(payload)
@@ -706,6 +746,7 @@ function createRevocationFeed(target: PostgresTarget): ClosableFeed {
     },
     async close() {
       state = 'closed'
+      clearInterval(check)
       listeners.clear()
       await stop()
     },
