@@ -23,11 +23,8 @@ export interface OpenStream {
   readonly headers: Headers
   /** The next event frame (comments skipped), or an error after `ms`. */
   next(ms?: number): Promise<Frame>
-  /**
-   * Resolves when the stream is over: `end` when the server ended the body properly, `error`
-   * when the connection was cut (or close() aborted it).
-   */
-  readonly ended: Promise<'end' | 'error'>
+  /** Resolves when the stream is over: its body ended, its connection closed, or close(). */
+  readonly ended: Promise<void>
   close(): void
 }
 
@@ -54,8 +51,8 @@ export async function subscribe(
   const frames: Frame[] = []
   const waiting: ((frame: Frame) => void)[] = []
   let buffer = ''
-  const ended = (async (): Promise<'end' | 'error'> => {
-    if (response.body === null) return 'end'
+  const ended = (async () => {
+    if (response.body === null) return
     const decoder = new TextDecoder()
     try {
       for await (const chunk of response.body) {
@@ -70,10 +67,8 @@ export async function subscribe(
           else wake(frame)
         }
       }
-      return 'end'
     } catch {
       // aborted by close(), or the connection was cut
-      return 'error'
     }
   })()
   return {
