@@ -19,8 +19,9 @@
  *   is a client rule.
  * - O-13 is mostly code review (tokens/token-format.ts: 43 base62 characters from the CSPRNG = 256
  *   bits); tested here only as the visible token shape and uniqueness.
- * - private_key_jwt / client_secret_jwt (checklist §8): not supported; a client_assertion is tested
- *   to be refused with invalid_client, never accepted.
+ * - private_key_jwt (checklist §8): rfc7523-private-key-jwt.test.ts. Here: an assertion next to
+ *   another method is invalid_request, and an unsigned one for a client with a secret is refused.
+ *   client_secret_jwt is not supported (HS256 assertions are refused).
  * - X-07 / X-08: multi-tenant audience checks are on the resource-server side; X-08 has no keyword.
  */
 import assert from 'node:assert/strict'
@@ -460,7 +461,7 @@ describe('RFC 6749 / RFC 8707 token endpoint and client authentication', () => {
     expectError(withPost, 400, 'invalid_request')
   })
 
-  test('O-01 private_key_jwt is not supported: a client assertion alone gets 401 invalid_client', async () => {
+  test('O-01 an unsigned client assertion for a client with a secret gets 401 invalid_client', async () => {
     const res = await post(`${server.issuer}/token`, {
       form: {
         grant_type: 'client_credentials',

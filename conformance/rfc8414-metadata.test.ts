@@ -7,7 +7,8 @@
  * - M-01 "issuer is an https URL", M-18 (TLS), R-02 (https revocation_endpoint): Keyhole terminates
  *   no TLS in this version (docs/architecture.md). Tested instead: no query or fragment in the
  *   issuer, the config refusing them, and the warning an http issuer produces.
- * - M-03 jwks_uri: Keyhole issues opaque tokens only and signs nothing yet, so it publishes no JWKS.
+ * - M-03 jwks_uri and J-14 (RFC 9701 signing algorithms): rfc9701-jwt-introspection.test.ts, which
+ *   fetches the key set and verifies answers with it.
  * - M-04 response_types_supported: documented deviation Q-10 (no authorization endpoint yet, and
  *   §3.2 forbids an empty array); the test asserts that it is absent.
  * - M-10, M-11, M-16, and the consumer's side of M-13 and M-15: rules for metadata consumers (the
@@ -15,9 +16,9 @@
  *   issuer) is tested.
  * - M-17: Keyhole publishes no OpenID Connect discovery document, so there is nothing that could
  *   disagree; the test asserts that /.well-known/openid-configuration is not served.
- * - J-14 (RFC 9701 signing algorithms) and the *_auth_signing_alg_values_supported members of M-06,
- *   M-07, M-08: no JWT responses and no JWT client authentication yet; the lint below requires them
- *   (without "none") as soon as a JWT method is listed.
+ * - The *_auth_signing_alg_values_supported members of M-06, M-07, M-08 (private_key_jwt) are
+ *   checked here as published; that each method works at each endpoint is
+ *   rfc7523-private-key-jwt.test.ts (it needs a principal with keys).
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -45,7 +46,14 @@ import {
 // ---------------------------------------------------------------------------------------------
 
 const WELL_KNOWN = '/.well-known/oauth-authorization-server'
-const AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
+/** RFC 8725 §3.2: what private_key_jwt assertions may be signed with; never none, never HS*. */
+const ASYMMETRIC_ALG = /^(ES(256|384|512)|PS(256|384|512)|RS(256|384|512)|EdDSA|Ed25519)$/
+
+function assertAsymmetricAlgs(value: unknown, name: string): void {
+  assert.ok(Array.isArray(value) && value.length > 0, `${name} is missing`)
+  for (const alg of value as unknown[]) assert.match(String(alg), ASYMMETRIC_ALG, name)
+}
 const JWT_METHODS = ['private_key_jwt', 'client_secret_jwt']
 const FIXTURE_SCOPES = ['billing:read', 'orders:read', 'orders:write']
 
@@ -280,18 +288,23 @@ describe('RFC 8414 metadata document', () => {
     assert.equal(sorted(doc.grant_types_supported).includes('authorization_code'), false)
   })
 
-  test('M-06 token_endpoint_auth_methods_supported is client_secret_basic and client_secret_post, without none', async () => {
+  test('M-06 token_endpoint_auth_methods_supported is client_secret_basic, client_secret_post and private_key_jwt, without none, with asymmetric signing algorithms', async () => {
     const doc = await fetchMetadata(`${plain.url}${WELL_KNOWN}`)
     assert.deepEqual(sorted(doc.token_endpoint_auth_methods_supported), AUTH_METHODS)
-    // No JWT method, so no signing algorithms (M-14: no empty list either).
-    assert.equal('token_endpoint_auth_signing_alg_values_supported' in doc, false)
+    assertAsymmetricAlgs(
+      doc.token_endpoint_auth_signing_alg_values_supported,
+      'token_endpoint_auth_signing_alg_values_supported',
+    )
   })
 
   test('M-07 revocation_endpoint and its auth methods are published, and the endpoint revokes', async () => {
     const doc = await fetchMetadata(`${plain.url}${WELL_KNOWN}`)
     assert.equal(doc.revocation_endpoint, `${plain.issuer}/revoke`)
     assert.deepEqual(sorted(doc.revocation_endpoint_auth_methods_supported), AUTH_METHODS)
-    assert.equal('revocation_endpoint_auth_signing_alg_values_supported' in doc, false)
+    assertAsymmetricAlgs(
+      doc.revocation_endpoint_auth_signing_alg_values_supported,
+      'revocation_endpoint_auth_signing_alg_values_supported',
+    )
     const token = await getToken(plain)
     const res = await post(String(doc.revocation_endpoint), {
       basic: ['shop', 'shop-secret'],
@@ -305,7 +318,10 @@ describe('RFC 8414 metadata document', () => {
     const doc = await fetchMetadata(`${plain.url}${WELL_KNOWN}`)
     assert.equal(doc.introspection_endpoint, `${plain.issuer}/introspect`)
     assert.deepEqual(sorted(doc.introspection_endpoint_auth_methods_supported), AUTH_METHODS)
-    assert.equal('introspection_endpoint_auth_signing_alg_values_supported' in doc, false)
+    assertAsymmetricAlgs(
+      doc.introspection_endpoint_auth_signing_alg_values_supported,
+      'introspection_endpoint_auth_signing_alg_values_supported',
+    )
     const token = await getToken(plain)
     const res = await post(String(doc.introspection_endpoint), {
       basic: ['orders', 'orders-secret'],
@@ -347,6 +363,9 @@ describe('RFC 8414 metadata document', () => {
           res = await post(String(doc[endpoint]), {
             form: { ...form, client_id: id, client_secret: secret },
           })
+        } else if (method === 'private_key_jwt') {
+          // Needs a principal with keys: rfc7523-private-key-jwt.test.ts, at all three endpoints.
+          continue
         } else {
           assert.fail(`${methodsName} lists ${method}, which this test does not know`)
         }
@@ -571,7 +590,7 @@ describe('configuration errors name the option path and stop the server', {
         resources,
         clients: [{ id: 'public', scopes: ['orders:read'] }],
       }),
-      /clients\[0\]: give exactly one of secret or secretHash/,
+      /clients\[0\]: give exactly one of secret, secretHash or jwks/,
     )
   })
 

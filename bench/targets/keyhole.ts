@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { basicAuthorization } from '@keyhole/protocol'
-import { startPostgres } from '../../packages/server/test/support/postgres.ts'
+import { sharedSigningKeys, startPostgres } from '../../packages/server/test/support/postgres.ts'
 import { clientCredentialsToken, expectActive, FORM_TYPE, type FormPost } from '../lib/http.ts'
 import { ROOT, spawnServer } from '../lib/process.ts'
 import type { RunningTarget, Target } from './target.ts'
@@ -52,6 +52,8 @@ async function startKeyhole(options: KeyholeTargetOptions): Promise<RunningTarge
   const config = {
     storage:
       postgres === undefined ? 'sqlite:./keyhole.db' : await postgres.createDatabase('keyhole'),
+    // Required with PostgreSQL; beside the SQLite file it is created at first start.
+    ...(postgres === undefined ? {} : { signingKeys: await sharedSigningKeys() }),
     resources: [
       {
         id: 'orders',

@@ -36,10 +36,15 @@ export interface AuthorizationServerMetadata {
   readonly response_types_supported?: readonly string[]
   readonly grant_types_supported?: readonly string[]
   readonly token_endpoint_auth_methods_supported?: readonly string[]
+  readonly token_endpoint_auth_signing_alg_values_supported?: readonly string[]
   readonly revocation_endpoint?: string
   readonly revocation_endpoint_auth_methods_supported?: readonly string[]
+  readonly revocation_endpoint_auth_signing_alg_values_supported?: readonly string[]
   readonly introspection_endpoint?: string
   readonly introspection_endpoint_auth_methods_supported?: readonly string[]
+  readonly introspection_endpoint_auth_signing_alg_values_supported?: readonly string[]
+  /** RFC 9701 §7: algorithms a JWT introspection answer may be signed with. */
+  readonly introspection_signing_alg_values_supported?: readonly string[]
   /** Keyhole's revocation event stream (docs/revocation-events.md); an RFC 8414 §2 extension. */
   readonly keyhole_revocation_events_endpoint?: string
   readonly [extension: string]: unknown

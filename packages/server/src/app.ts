@@ -6,10 +6,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Clock, systemClock } from './brand.ts'
 import { createVerifiedCredentials, forgettingOnSync } from './client-auth/verified-credentials.ts'
-import type { ServerConfig } from './config.ts'
+import { ConfigError, type ServerConfig } from './config.ts'
 import type { Deps } from './deps.ts'
 import { healthEndpoint, readinessEndpoint } from './endpoints/health.ts'
 import { introspectionEndpoint } from './endpoints/introspection.ts'
+import { jwksEndpoint } from './endpoints/jwks.ts'
 import { metadataEndpoint } from './endpoints/metadata.ts'
 import { revocationEndpoint } from './endpoints/revocation.ts'
 import { revocationEventsEndpoint } from './endpoints/revocation-events.ts'
@@ -22,6 +23,14 @@ import { createLogger, describeError, type Logger } from './log.ts'
 import { openStore, storeStartError } from './store/open-store.ts'
 import type { Store } from './store/store.ts'
 import { createRateLimiter } from './throttle/rate-limiter.ts'
+import {
+  GENERATED_ALGORITHMS,
+  generateSigningJwk,
+  importSigningKeys,
+  loadOrCreateSigningKeys,
+  SigningKeyError,
+  type SigningKeys,
+} from './tokens/signing-keys.ts'
 
 export interface AuthorizationServer {
   /** Where the server listens, e.g. http://127.0.0.1:9400. */
@@ -56,7 +65,9 @@ export async function createAuthorizationServer(
     perResource: config.limits.revocationStreamsPerResource,
   })
   let stopRevocationFeed: (() => Promise<void>) | undefined
+  let signingKeys: SigningKeys
   try {
+    signingKeys = await openSigningKeys(config, logger)
     await store.syncPrincipals('config', [...config.resources, ...config.clients])
     // A store that several servers share tells every server of every revocation, whichever
     // server made it (this one included: the revocation endpoint then leaves publishing to the
@@ -106,15 +117,20 @@ export async function createAuthorizationServer(
       // The realm is a quoted-string (RFC 9110 §11.6.1): drop what would end it early.
       realm: issuer.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, ''),
       verified,
+      issuer,
+      clock,
+      logger,
     },
     inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
     revocationEvents,
+    signingKeys,
   }
 
   // The feature table: routes and metadata both come from here.
   const { features } = config
   const endpoints = {
     token: `${base}/token`,
+    jwks: `${base}/jwks`,
     introspection: features.introspection ? `${base}/introspect` : undefined,
     revocation: features.revocation.enabled ? `${base}/revoke` : undefined,
     revocationEvents: features.revocationEvents ? `${base}/revocation-events` : undefined,
@@ -132,6 +148,7 @@ export async function createAuthorizationServer(
       path: `/.well-known/oauth-authorization-server${issuerPath}`,
       handle: metadataEndpoint({ issuer, endpoints }, deps),
     },
+    { method: 'GET', path: `${issuerPath}/jwks`, handle: jwksEndpoint(deps) },
     { method: 'GET', path: '/healthz', handle: healthEndpoint() },
     { method: 'GET', path: '/readyz', handle: readinessEndpoint(deps) },
   ]
@@ -224,4 +241,37 @@ export async function createAuthorizationServer(
       logger.flush?.()
     },
   }
+}
+
+/**
+ * The key file, created beside a SQLite database at first start; fresh keys in memory for an
+ * in-memory database. Every algorithm a resource registered must have a key (RFC 9701 §6).
+ */
+async function openSigningKeys(config: ServerConfig, logger: Logger): Promise<SigningKeys> {
+  let keys: SigningKeys
+  try {
+    if (config.signingKeys.kind === 'memory') {
+      const jwks = { keys: await Promise.all(GENERATED_ALGORITHMS.map(generateSigningJwk)) }
+      keys = await importSigningKeys(jwks, 'signingKeys (in memory)')
+    } else {
+      const opened = await loadOrCreateSigningKeys(config.signingKeys.path, config.signingKeys)
+      if (opened.created) {
+        logger.log('info', 'signing keys created', { file: config.signingKeys.path })
+      }
+      keys = opened.keys
+    }
+  } catch (err) {
+    if (err instanceof SigningKeyError) throw new ConfigError([err.message])
+    throw err
+  }
+  const problems = config.resources.flatMap((r, i) =>
+    r.introspectionSignedResponseAlg !== undefined &&
+    keys.forAlgorithm(r.introspectionSignedResponseAlg) === undefined
+      ? [
+          `resources[${i}].introspectionSignedResponseAlg: no key of signingKeys has ${r.introspectionSignedResponseAlg}`,
+        ]
+      : [],
+  )
+  if (problems.length > 0) throw new ConfigError(problems)
+  return keys
 }

@@ -7,12 +7,14 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import * as v from 'valibot'
+import { readClientJwks } from './client-auth/client-jwks.ts'
 import { PRINCIPAL_ID } from './client-auth/credentials.ts'
 import type { LogLevel } from './log.ts'
 import { isPostgresUrl, parsePostgresUrl } from './store/postgres/postgres-url.ts'
 import type { ClientRecord, ResourceRecord } from './store/store.ts'
 import type { RateLimit } from './throttle/rate-limiter.ts'
 import { hashSecret, isSecretHash } from './tokens/hash.ts'
+import { SIGNING_ALGORITHMS } from './tokens/signing-keys.ts'
 
 export class ConfigError extends Error {
   readonly problems: readonly string[]
@@ -39,6 +41,17 @@ const SecretHash = v.pipe(
   v.string(),
   v.check(isSecretHash, 'must be a value printed by `keyhole hash-secret` (sha256:...)'),
 )
+/**
+ * A JWK Set (RFC 7517 §5) of the public keys a principal signs private_key_jwt assertions with
+ * (RFC 7523); client-auth/client-jwks.ts checks each key.
+ */
+const Jwks = v.strictObject({
+  keys: v.pipe(
+    v.array(v.record(v.string(), v.unknown())),
+    v.minLength(1, 'must hold at least one key'),
+    v.maxLength(10, 'may hold at most 10 keys'),
+  ),
+})
 const Seconds = (max: number) =>
   v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(max))
 const Limit = v.strictObject({
@@ -51,19 +64,31 @@ const ResourceSchema = v.strictObject({
   audience: v.string(),
   secret: v.optional(Secret),
   secretHash: v.optional(SecretHash),
+  /** Public keys: it authenticates by private_key_jwt only. One of secret, secretHash, jwks. */
+  jwks: v.optional(Jwks),
   scopes: v.array(Scope),
+  /**
+   * RFC 9701 §6 `introspection_signed_response_alg`: the algorithm of its JWT introspection
+   * answers; a key of `signingKeys` must have it. Default: RS256 (the RFC's default) when a key
+   * has it, else the algorithm of the first key.
+   */
+  introspectionSignedResponseAlg: v.optional(v.picklist(SIGNING_ALGORITHMS)),
 })
 
 const ClientSchema = v.strictObject({
   id: Id,
   secret: v.optional(Secret),
   secretHash: v.optional(SecretHash),
+  /** Public keys: it authenticates by private_key_jwt only. One of secret, secretHash, jwks. */
+  jwks: v.optional(Jwks),
   /** Grant types the client may use. Default: ["client_credentials"]. */
   grantTypes: v.optional(v.array(v.picklist(['client_credentials'])), ['client_credentials']),
   /** Scopes the client may ask for; each belongs to one resource. Default: none. */
   scopes: v.optional(v.array(Scope), []),
   /** Access-token lifetime in seconds. Default 600 (10 minutes); at most one day. */
   accessTokenTtl: v.optional(Seconds(86_400), 600),
+  /** `opaque` (kh_at_ tokens) or `jwt` (RFC 9068, signed by the first key). Default opaque. */
+  accessTokenFormat: v.optional(v.picklist(['opaque', 'jwt']), 'opaque'),
 })
 
 /** An IP address, or a CIDR range with a prefix length that fits its family. */
@@ -92,6 +117,12 @@ const ConfigSchema = v.strictObject({
    * Default: sqlite:./keyhole.db.
    */
   storage: v.optional(v.string(), 'sqlite:./keyhole.db'),
+  /**
+   * A JWK Set file of private signing keys (relative to the config file). Default: beside a
+   * SQLite database (`keyhole.db-keys.json`), created with new keys at first start; in memory for
+   * `sqlite::memory:`; required with PostgreSQL, since every server must sign with the same keys.
+   */
+  signingKeys: v.optional(v.string()),
   resources: v.optional(v.array(ResourceSchema), []),
   clients: v.optional(v.array(ClientSchema), []),
   /**
@@ -183,12 +214,18 @@ export type StorageConfig =
       readonly url: string
     }
 
+/** Where the signing keys come from (tokens/signing-keys.ts). */
+export type SigningKeysConfig =
+  | { readonly kind: 'file'; readonly path: string; readonly create: boolean }
+  | { readonly kind: 'memory' }
+
 export interface ServerConfig {
   /** Undefined: derived from the address the server listens on. */
   readonly issuer: string | undefined
   readonly host: string
   readonly port: number
   readonly storage: StorageConfig
+  readonly signingKeys: SigningKeysConfig
   readonly resources: readonly ResourceRecord[]
   readonly clients: readonly ClientRecord[]
   /** Reverse proxies whose X-Forwarded-For names the client: addresses or CIDR ranges. */
@@ -273,6 +310,33 @@ function parseStorage(value: string, baseDir: string): StorageConfig | string {
   return { kind: 'sqlite', path, durability: sync }
 }
 
+/**
+ * An explicit file is created when missing only beside a SQLite database: servers sharing
+ * PostgreSQL must all sign with the same keys, so their file is made once, by the operator
+ * (`keyhole keys generate`), and copied to each.
+ */
+function signingKeysOf(
+  value: string | undefined,
+  storage: StorageConfig | string,
+  baseDir: string,
+): SigningKeysConfig | string {
+  if (typeof storage === 'string') return { kind: 'memory' }
+  const shared = storage.kind === 'postgres'
+  if (value !== undefined) {
+    if (value === '') return 'must be a file path'
+    return {
+      kind: 'file',
+      path: isAbsolute(value) ? value : resolve(baseDir, value),
+      create: !shared,
+    }
+  }
+  if (shared) {
+    return 'required with PostgreSQL storage: every server must sign with the same keys (create the file with `keyhole keys generate`)'
+  }
+  if (storage.path === ':memory:') return { kind: 'memory' }
+  return { kind: 'file', path: `${storage.path}-keys.json`, create: true }
+}
+
 /** Validate a parsed JSON config. `baseDir` resolves relative paths (the config file's folder). */
 export function parseConfig(
   input: unknown,
@@ -300,14 +364,25 @@ export function parseConfig(
     if (first !== undefined) problems.push(`${path}.id: "${id}" is already used by ${first}`)
     else ids.set(id, path)
   }
+  // One method per principal (as RFC 7591 token_endpoint_auth_method): a secret, or keys.
   const secretOf = (
-    entry: { secret?: string | undefined; secretHash?: string | undefined; id: string },
+    entry: {
+      secret?: string | undefined
+      secretHash?: string | undefined
+      jwks?: unknown
+      id: string
+    },
     path: string,
-  ): string => {
-    if ((entry.secret === undefined) === (entry.secretHash === undefined)) {
-      problems.push(`${path}: give exactly one of secret or secretHash`)
-      return ''
+  ): string | null => {
+    const given =
+      Number(entry.secret !== undefined) +
+      Number(entry.secretHash !== undefined) +
+      Number(entry.jwks !== undefined)
+    if (given !== 1) {
+      problems.push(`${path}: give exactly one of secret, secretHash or jwks`)
+      return null
     }
+    if (entry.jwks !== undefined) return null
     if (entry.secret !== undefined) {
       if (entry.secret.length < 32) {
         warnings.push(
@@ -316,8 +391,10 @@ export function parseConfig(
       }
       return hashSecret(entry.secret)
     }
-    return entry.secretHash ?? ''
+    return entry.secretHash ?? null
   }
+  const jwksOf = (entry: { jwks?: v.InferOutput<typeof Jwks> | undefined }, path: string) =>
+    entry.jwks === undefined ? null : readClientJwks(entry.jwks.keys, `${path}.jwks`, problems)
 
   const scopeOwner = new Map<string, string>()
   const audiences = new Map<string, string>()
@@ -342,7 +419,9 @@ export function parseConfig(
       id: r.id,
       audience: r.audience,
       secretHash: secretOf(r, path),
+      jwks: jwksOf(r, path),
       scopes: [...new Set(r.scopes)],
+      introspectionSignedResponseAlg: r.introspectionSignedResponseAlg,
       source: 'config',
     }
   })
@@ -358,14 +437,21 @@ export function parseConfig(
       kind: 'client',
       id: c.id,
       secretHash: secretOf(c, path),
+      jwks: jwksOf(c, path),
       grantTypes: [...new Set(c.grantTypes)],
       scopes: [...new Set(c.scopes)],
       accessTokenTtl: c.accessTokenTtl,
+      accessTokenFormat: c.accessTokenFormat,
       source: 'config',
     }
   })
 
-  if (problems.length > 0 || typeof storage === 'string') throw new ConfigError(problems)
+  const signingKeys = signingKeysOf(raw.signingKeys, storage, baseDir)
+  if (typeof signingKeys === 'string') problems.push(`signingKeys: ${signingKeys}`)
+
+  if (problems.length > 0 || typeof storage === 'string' || typeof signingKeys === 'string') {
+    throw new ConfigError(problems)
+  }
 
   const issuer = raw.issuer
   if (issuer?.startsWith('http:')) {
@@ -378,6 +464,7 @@ export function parseConfig(
     host: overrides.host ?? raw.host,
     port: overrides.port ?? raw.port,
     storage,
+    signingKeys,
     resources,
     clients,
     trustedProxies: raw.trustedProxies,

@@ -5,6 +5,7 @@ import type { RevocationEvents } from './events/revocation-events.ts'
 import type { Logger } from './log.ts'
 import type { Store } from './store/store.ts'
 import type { RateLimiter } from './throttle/rate-limiter.ts'
+import type { SigningKeys } from './tokens/signing-keys.ts'
 
 /** Everything an endpoint may depend on. Endpoints take a Pick of it; only app.ts builds it. */
 export interface Deps {
@@ -19,4 +20,6 @@ export interface Deps {
   readonly revocationEvents: RevocationEvents
   /** Per-caller budget of inactive answers (RFC 7662 §4, token scanning). */
   readonly inactiveIntrospection: RateLimiter
+  /** What signs JWT access tokens and RFC 9701 answers, and what `jwks_uri` publishes. */
+  readonly signingKeys: SigningKeys
 }

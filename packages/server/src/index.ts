@@ -24,6 +24,8 @@ export {
   type GrantType,
   type Principal,
   type PrincipalSource,
+  type PublicJwk,
+  type PublicJwkSet,
   type ResourceRecord,
   type RevocationFeed,
   type RevocationListener,
@@ -32,5 +34,14 @@ export {
   StoreUnavailableError,
 } from './store/store.ts'
 export { hashSecret, tokenHash } from './tokens/hash.ts'
+export {
+  GENERATED_ALGORITHMS,
+  generateSigningJwk,
+  importSigningKeys,
+  SIGNING_ALGORITHMS,
+  type SigningAlgorithm,
+  SigningKeyError,
+  type SigningKeys,
+} from './tokens/signing-keys.ts'
 export { mintToken, tokenKindOf } from './tokens/token-format.ts'
 export type { TokenKind, TokenRecord } from './tokens/token-record.ts'

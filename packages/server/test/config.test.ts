@@ -76,7 +76,7 @@ describe('configuration', () => {
     [
       'both secret and secretHash',
       { ...base, clients: [{ id: 'shop', secret: 's', secretHash: hashSecret('s') }] },
-      /^clients\[0\]: give exactly one of secret or secretHash/,
+      /^clients\[0\]: give exactly one of secret, secretHash or jwks/,
     ],
     [
       'neither secret nor secretHash',
@@ -157,7 +157,8 @@ describe('configuration', () => {
       'postgres://keyhole:pw@db.internal:5432/keyhole',
       'postgresql://keyhole@[::1]/keyhole?max=25&sslmode=verify-full',
     ]) {
-      assert.deepEqual(parseConfig({ ...base, storage: url }, '/').storage, {
+      const config = parseConfig({ ...base, storage: url, signingKeys: 'keys.json' }, '/')
+      assert.deepEqual(config.storage, {
         kind: 'postgres',
         url,
       })

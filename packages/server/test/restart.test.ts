@@ -67,12 +67,13 @@ test('a start that fails (the port is taken) closes the database it opened', asy
     )
     // SQLite removes the WAL and shared-memory files when the last connection closes. The owner
     // lock's file stays (deleting a lock file races with a server waiting on it), but no longer
-    // holds the database: another server takes it at once.
+    // holds the database: another server takes it at once. The signing keys made at this first
+    // start stay: they were written before the port was tried, and a key is never thrown away.
     assert.deepEqual(
       readdirSync(local)
         .filter((f) => f.startsWith('keyhole.db'))
         .sort(),
-      ['keyhole.db', 'keyhole.db-lock'],
+      ['keyhole.db', 'keyhole.db-keys.json', 'keyhole.db-lock'],
     )
     await openSqliteStore({ path, lockWaitMs: 0 }).close()
   } finally {

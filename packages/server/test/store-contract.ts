@@ -4,11 +4,12 @@
  * its own `store-<name>.test.ts` with a factory.
  */
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import type {
   ClientRecord,
   EpochSeconds,
+  PublicJwkSet,
   ResourceRecord,
   Store,
   TokenHash,
@@ -26,6 +27,8 @@ export interface StoreFactory {
 }
 
 const at = (n: number) => n as EpochSeconds
+/** A store key for a used assertion id, as client-auth/private-key-jwt.ts makes them. */
+const assertionKey = () => randomBytes(32).toString('base64url')
 
 function resource(
   id: string,
@@ -37,7 +40,9 @@ function resource(
     id,
     audience: `https://${id}.example.test`,
     secretHash: hashSecret(`${id}-secret`),
+    jwks: null,
     scopes,
+    introspectionSignedResponseAlg: 'RS256',
     source,
   }
 }
@@ -47,9 +52,11 @@ function client(id: string, scopes: string[], source: 'config' | 'cli' = 'config
     kind: 'client',
     id,
     secretHash: hashSecret(`${id}-secret`),
+    jwks: null,
     grantTypes: ['client_credentials'],
     scopes,
     accessTokenTtl: 300,
+    accessTokenFormat: 'opaque',
     source,
   }
 }
@@ -91,6 +98,25 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await store.findPrincipal('orders'), orders)
       assert.deepEqual(await store.findPrincipal('shop'), shop)
       assert.equal(await store.findPrincipal('nobody'), undefined)
+    })
+
+    test('protocol settings round-trip and change on the next sync (RFC 9701 §6, RFC 9068)', async () => {
+      const orders = {
+        ...resource('orders', ['orders:read']),
+        introspectionSignedResponseAlg: 'ES256',
+      }
+      const shop = { ...client('shop', ['orders:read']), accessTokenFormat: 'jwt' as const }
+      await store.syncPrincipals('config', [orders, shop])
+      assert.deepEqual(await store.findPrincipal('orders'), orders)
+      assert.deepEqual(await store.findPrincipal('shop'), shop)
+      await store.syncPrincipals('config', [
+        resource('orders', ['orders:read']),
+        client('shop', []),
+      ])
+      const again = await store.findPrincipal('shop')
+      assert.equal(again?.kind === 'client' && again.accessTokenFormat, 'opaque')
+      const listed = await store.listResources()
+      assert.equal(listed[0]?.introspectionSignedResponseAlg, 'RS256')
     })
 
     test('syncing a source replaces its principals and leaves other sources alone', async () => {
@@ -215,6 +241,84 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await store.findToken(record.hash), record)
       assert.equal((await store.findToken(revoked.hash))?.revokedAt, 1_800_000_050)
       assert.equal((await store.findPrincipal('orders'))?.kind, 'resource')
+    })
+
+    test('a principal with a JWK Set instead of a secret is found with its keys intact', async () => {
+      const jwks: PublicJwkSet = {
+        keys: [
+          { kty: 'EC', alg: 'ES256', kid: 'k1', crv: 'P-256', x: 'eC1jb29yZA', y: 'eS1jb29yZA' },
+          { kty: 'OKP', alg: 'Ed25519', crv: 'Ed25519', x: 'ZWQyNTUxOQ' },
+          { kty: 'RSA', alg: 'PS256', kid: 'r', n: 'bW9kdWx1cw', e: 'AQAB' },
+        ],
+      }
+      const signer: ClientRecord = { ...client('signer', [], 'cli'), secretHash: null, jwks }
+      const api: ResourceRecord = { ...resource('api', [], 'cli'), secretHash: null, jwks }
+      await store.syncPrincipals('cli', [signer, api])
+      assert.deepEqual(await store.findPrincipal('signer'), signer)
+      assert.deepEqual(await store.findPrincipal('api'), api)
+      assert.deepEqual(
+        (await store.listResources()).find((r) => r.id === 'api'),
+        api,
+      )
+      // Re-registered with a secret: the keys are gone.
+      await store.syncPrincipals('cli', [client('signer', [], 'cli')])
+      assert.deepEqual(await store.findPrincipal('signer'), client('signer', [], 'cli'))
+    })
+
+    test('a principal with both a secret and keys, or with neither, is refused', async () => {
+      const jwks: PublicJwkSet = { keys: [{ kty: 'OKP', alg: 'Ed25519', crv: 'Ed25519', x: 'eA' }] }
+      await assert.rejects(store.syncPrincipals('cli', [{ ...client('both', [], 'cli'), jwks }]))
+      await assert.rejects(
+        store.syncPrincipals('cli', [{ ...client('neither', [], 'cli'), secretHash: null }]),
+      )
+      assert.equal(await store.findPrincipal('both'), undefined)
+      assert.equal(await store.findPrincipal('neither'), undefined)
+    })
+
+    test('an assertion id is taken once, until it expires (RFC 7523 §3 jti)', async () => {
+      const id = assertionKey()
+      assert.equal(await store.claimAssertionId(id, at(1_800_000_300), at(1_800_000_000)), true)
+      assert.equal(
+        await store.claimAssertionId(id, at(1_800_000_300), at(1_800_000_100)),
+        false,
+        'in use',
+      )
+      assert.equal(
+        await store.claimAssertionId(assertionKey(), at(1_800_000_300), at(1_800_000_100)),
+        true,
+        'another id',
+      )
+      // Its use has expired (not yet swept): it may be taken again, once.
+      assert.equal(await store.claimAssertionId(id, at(1_800_000_700), at(1_800_000_301)), true)
+      assert.equal(await store.claimAssertionId(id, at(1_800_000_700), at(1_800_000_400)), false)
+    })
+
+    test('of many claims of one assertion id at once, exactly one takes it', async () => {
+      const id = assertionKey()
+      const taken = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.claimAssertionId(id, at(1_800_000_300), at(1_800_000_000)),
+        ),
+      )
+      assert.equal(taken.filter(Boolean).length, 1)
+    })
+
+    test('deleteExpiredTokens forgets expired assertion ids, and only those', async () => {
+      const old = assertionKey()
+      const live = assertionKey()
+      assert.equal(await store.claimAssertionId(old, at(1_000), at(500)), true)
+      assert.equal(await store.claimAssertionId(live, at(3_000_000_000), at(500)), true)
+      assert.ok((await store.deleteExpiredTokens(at(2_000))) >= 1)
+      // Asked at a time before either expiry: only a forgotten id can be taken again.
+      assert.equal(await store.claimAssertionId(old, at(1_000), at(500)), true, 'forgotten')
+      assert.equal(await store.claimAssertionId(live, at(3_000_000_000), at(500)), false, 'kept')
+    })
+
+    test('a taken assertion id is still taken after a restart', async () => {
+      const id = assertionKey()
+      assert.equal(await store.claimAssertionId(id, at(1_800_000_300), at(1_800_000_000)), true)
+      store = await factory.reopen(store)
+      assert.equal(await store.claimAssertionId(id, at(1_800_000_300), at(1_800_000_010)), false)
     })
 
     test('ping answers while the store is open', async () => {

@@ -32,10 +32,14 @@ import {
   SHOP,
   startServer,
 } from '../../../conformance/support/harness.ts'
-import { readRevocationPayload, revocationPayloads } from '../src/store/postgres/postgres-store.ts'
+import {
+  readRevocationPayload,
+  revocationPayloads,
+  SCHEMA_VERSION,
+} from '../src/store/postgres/postgres-store.ts'
 import { token as record, storeContract } from './store-contract.ts'
 import { hashOf, type OpenStream, subscribe } from './support/event-stream.ts'
-import { type RunningPostgres, startPostgres } from './support/postgres.ts'
+import { type RunningPostgres, sharedSigningKeys, startPostgres } from './support/postgres.ts'
 
 const at = (n: number) => n as EpochSeconds
 
@@ -131,7 +135,7 @@ describe('postgres store: a database several servers share', () => {
         store.syncPrincipals('config', []),
         (err: Error) =>
           err instanceof StoreUnavailableError &&
-          /schema is version 99, newer than this Keyhole \(1\)/.test(err.message),
+          err.message.includes(`schema is version 99, newer than this Keyhole (${SCHEMA_VERSION})`),
       )
       await assert.rejects(store.ping(), /schema is version 99/)
     } finally {
@@ -151,7 +155,7 @@ describe('postgres store: a database several servers share', () => {
     try {
       await Promise.all(stores.map((s) => s.ping()))
       const version = await admin(url, (sql) => sql`SELECT version FROM keyhole_schema`)
-      assert.deepEqual([...version], [{ version: 1 }])
+      assert.deepEqual([...version], [{ version: SCHEMA_VERSION }])
     } finally {
       await Promise.all(stores.map((s) => s.close()))
     }
@@ -248,6 +252,17 @@ describe('postgres store: a database several servers share', () => {
       await Promise.all([a?.close(), b?.close()])
     })
 
+    test('an assertion id taken through one is refused through the other (RFC 7523 §3 jti, P-07)', async () => {
+      const id = crypto.randomUUID()
+      const results = await Promise.all([
+        a.claimAssertionId(id, at(1_800_000_300), at(1_800_000_000)),
+        b.claimAssertionId(id, at(1_800_000_300), at(1_800_000_000)),
+      ])
+      assert.deepEqual([...results].sort(), [false, true], 'exactly one server took it')
+      assert.equal(await a.claimAssertionId(id, at(1_800_000_300), at(1_800_000_010)), false)
+      assert.equal(await b.claimAssertionId(id, at(1_800_000_300), at(1_800_000_010)), false)
+    })
+
     test('each sees the other’s writes at once: no token record is kept in memory', async () => {
       const grantId = crypto.randomUUID()
       const token = record({ grantId })
@@ -268,8 +283,10 @@ describe('postgres store: a database several servers share', () => {
           kind: 'client',
           id: 'added-at-b',
           secretHash: 'sha256:x',
+          jwks: null,
           grantTypes: ['client_credentials'],
           scopes: [],
+          accessTokenFormat: 'opaque',
           accessTokenTtl: 60,
           source: 'cli',
         },
@@ -448,8 +465,8 @@ describe('keyhole serve: two servers on one PostgreSQL database', () => {
     storageUrl = storage
     // One at a time would hide a race between two servers migrating an empty database.
     ;[a, b] = await Promise.all([
-      startServer(fixtureConfig({ storage })),
-      startServer(fixtureConfig({ storage })),
+      startServer(fixtureConfig({ storage, signingKeys: await sharedSigningKeys() })),
+      startServer(fixtureConfig({ storage, signingKeys: await sharedSigningKeys() })),
     ])
   })
   after(async () => {
@@ -512,7 +529,12 @@ describe('keyhole serve: two servers on one PostgreSQL database', () => {
 })
 
 test('keyhole serve on PostgreSQL: a client id no principal can have (a NUL) is 401, not a 500', async () => {
-  const server = await startServer(fixtureConfig({ storage: await pg.createDatabase('nul') }))
+  const server = await startServer(
+    fixtureConfig({
+      storage: await pg.createDatabase('nul'),
+      signingKeys: await sharedSigningKeys(),
+    }),
+  )
   try {
     const url = `${server.issuer}/introspect`
     const form = (body: string, headers: Record<string, string> = {}) =>
@@ -640,7 +662,9 @@ test('a database that stops answering: operations give up within 5 s as unavaila
 test('keyhole serve on PostgreSQL: a database that goes away is 503 with Retry-After, and the server goes on', async () => {
   const own = await startPostgres()
   const storage = await own.createDatabase('away')
-  const server = await startServer(fixtureConfig({ storage }))
+  const server = await startServer(
+    fixtureConfig({ storage, signingKeys: await sharedSigningKeys() }),
+  )
   try {
     const token = await getToken(server, SHOP, { scope: 'orders:read' })
     assert.equal((await introspect(server, token)).json().active, true)
@@ -665,7 +689,10 @@ test('keyhole serve: an unreachable database exits 2 naming storage, without the
   writeFileSync(
     configPath,
     JSON.stringify(
-      fixtureConfig({ storage: `postgres://keyhole:${password}@127.0.0.1:${port}/keyhole` }),
+      fixtureConfig({
+        storage: `postgres://keyhole:${password}@127.0.0.1:${port}/keyhole`,
+        signingKeys: await sharedSigningKeys(),
+      }),
     ),
   )
   const child = spawn(

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
-import { openSqliteStore } from '@keyhole/server'
+import { type EpochSeconds, openSqliteStore } from '@keyhole/server'
 import Database from 'better-sqlite3'
 import { token as record, storeContract } from './store-contract.ts'
 
@@ -31,6 +31,59 @@ test('sqlite: a database from a newer Keyhole is refused rather than misread', (
   const after = new Database(newer, { readonly: true })
   assert.equal(after.pragma('journal_mode', { simple: true }), 'delete', 'not switched to WAL')
   after.close()
+})
+
+test('sqlite: a database of schema 1 is migrated, keeping its principals and tokens', async () => {
+  // Schema 1 as released (0.1.0); later migrations rebuild the principals table (private_key_jwt).
+  const file = join(mkdtempSync(join(tmpdir(), 'keyhole-sqlite-')), 'v1.db')
+  const db = new Database(file)
+  db.exec(`
+    CREATE TABLE principals (id TEXT PRIMARY KEY,
+      kind TEXT NOT NULL CHECK (kind IN ('client', 'resource')), secret_hash TEXT NOT NULL,
+      audience TEXT UNIQUE, scopes TEXT NOT NULL, grant_types TEXT NOT NULL,
+      access_token_ttl INTEGER, source TEXT NOT NULL) STRICT;
+    CREATE TABLE tokens (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, jti TEXT NOT NULL,
+      client_id TEXT NOT NULL, sub TEXT NOT NULL, scopes TEXT NOT NULL, audience TEXT NOT NULL,
+      issued_at INTEGER NOT NULL, not_before INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+      revoked_at INTEGER, grant_id TEXT NOT NULL) STRICT, WITHOUT ROWID;
+    CREATE INDEX tokens_expires_at ON tokens (expires_at);
+    CREATE INDEX tokens_grant_id ON tokens (grant_id);
+    INSERT INTO principals VALUES ('shop', 'client', 'sha256:${'A'.repeat(43)}', NULL,
+      'orders:read', 'client_credentials', 300, 'cli');
+    INSERT INTO principals VALUES ('orders', 'resource', 'sha256:${'B'.repeat(43)}',
+      'https://orders.example.test', 'orders:read', '', NULL, 'cli');
+    PRAGMA user_version = 1;
+  `)
+  const old = record({ expiresAt: 3_000_000_000 as EpochSeconds })
+  db.prepare(`INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`).run(
+    old.hash,
+    old.kind,
+    old.jti,
+    old.clientId,
+    old.sub,
+    old.scopes.join(' '),
+    JSON.stringify(old.audience),
+    old.issuedAt,
+    old.notBefore,
+    old.expiresAt,
+    old.grantId,
+  )
+  db.close()
+  const store = openSqliteStore({ path: file })
+  try {
+    const shop = await store.findPrincipal('shop')
+    assert.equal(shop?.secretHash, `sha256:${'A'.repeat(43)}`)
+    assert.equal(shop?.jwks, null)
+    assert.equal(shop?.kind === 'client' && shop.accessTokenTtl, 300)
+    assert.equal((await store.findPrincipal('orders'))?.kind, 'resource')
+    assert.deepEqual(await store.findToken(old.hash), old)
+    assert.equal(
+      await store.claimAssertionId('k', 3_000_000_000 as EpochSeconds, 1 as EpochSeconds),
+      true,
+    )
+  } finally {
+    await store.close()
+  }
 })
 
 test('sqlite: the database runs in WAL mode', async () => {

@@ -91,7 +91,9 @@ function orders(secret: string): ResourceRecord {
     id: 'orders',
     audience: 'https://orders.example.test',
     secretHash: hashSecret(secret),
+    jwks: null,
     scopes: ['orders:read'],
+    introspectionSignedResponseAlg: 'RS256',
     source: 'config',
   }
 }

@@ -1,12 +1,15 @@
 /**
  * Caller authentication for the token, introspection and revocation endpoints (RFC 6749 §2.3,
  * RFC 7662 §2.1, RFC 7009 §2.1): find which one method the caller used, check its secret in
- * constant time, and throttle failures per caller (brute force, token scanning). Credentials
- * verified moments ago are taken from a short-lived cache (verified-credentials.ts).
+ * constant time or its private_key_jwt assertion (private-key-jwt.ts), and throttle failures per
+ * caller (brute force, token scanning). Credentials verified moments ago are taken from a
+ * short-lived cache (verified-credentials.ts); assertions never are: each is good once.
  */
 import { hash } from 'node:crypto'
 import { type OAuthError, oauthError } from '@keyhole/protocol'
+import type { Clock } from '../brand.ts'
 import type { EndpointRequest } from '../http/types.ts'
+import type { Logger } from '../log.ts'
 import { fail, ok, type Result } from '../result.ts'
 import type { Principal, Store } from '../store/store.ts'
 import type { RateLimiter } from '../throttle/rate-limiter.ts'
@@ -14,6 +17,14 @@ import { verifySecret } from '../tokens/hash.ts'
 import { parseBasicCredentials } from './client-secret-basic.ts'
 import { parsePostCredentials } from './client-secret-post.ts'
 import { type AuthMethod, type Credentials, PRINCIPAL_ID } from './credentials.ts'
+import {
+  type AssertionProblem,
+  assertionIdExpiry,
+  assertionIdKey,
+  checkAssertionClaims,
+  readClientAssertion,
+  verifyAssertionSignature,
+} from './private-key-jwt.ts'
 import {
   basicCredentialKey,
   postCredentialKey,
@@ -34,6 +45,11 @@ export interface ClientAuthDeps {
   readonly realm: string
   /** Credentials verified less than `clientAuthentication.verifiedCacheMs` ago. */
   readonly verified: VerifiedCredentials
+  /** The issuer identifier, exactly as published: the one `aud` of a client assertion. */
+  readonly issuer: string
+  readonly clock: Clock
+  /** Why an assertion was refused: debug, a replay a warning (never in the answer). */
+  readonly logger: Logger
 }
 
 export function throttled(retryAfter: number): OAuthError {
@@ -70,7 +86,7 @@ export async function authenticateCaller(
   if (authorization !== undefined && !usesBasic) {
     return invalidClient(deps, 'unsupported authentication scheme')
   }
-  if (usesAssertion) return invalidClient(deps, 'unsupported client authentication method')
+  if (usesAssertion) return authenticateAssertion(req, deps)
 
   // Which credentials: from the cache when the same ones were verified moments ago, else parsed.
   let key: string
@@ -124,7 +140,10 @@ export async function authenticateCaller(
     const principal = PRINCIPAL_ID.test(candidate.clientId)
       ? await deps.store.findPrincipal(candidate.clientId)
       : undefined
-    if (verifySecret(candidate.secret, principal?.secretHash) && principal !== undefined) {
+    if (
+      verifySecret(candidate.secret, principal?.secretHash ?? undefined) &&
+      principal !== undefined
+    ) {
       const caller: AuthenticatedCaller = { principal, method }
       deps.verified.remember(key, { caller, clientIds })
       return ok(caller)
@@ -133,6 +152,59 @@ export async function authenticateCaller(
   if (trusted) deps.verified.forget(key)
   deps.failedAuth.hit(ipKey)
   deps.failedAuth.hit(clientKey)
+  return invalidClient(deps, 'client authentication failed')
+}
+
+/**
+ * private_key_jwt (RFC 7523 §2.2). Failures are counted by the failed-authentication throttle as
+ * wrong secrets are. No assertion is ever a known credential (each is good once), so a throttled
+ * address or client id is refused before any signature is checked.
+ */
+async function authenticateAssertion(
+  req: EndpointRequest,
+  deps: ClientAuthDeps,
+): Promise<Result<AuthenticatedCaller>> {
+  const read = readClientAssertion(req.form)
+  if (!read.ok) return fail(withChallenge(read.error, deps))
+  const assertion = read.value
+  const ipKey = `ip:${req.remoteAddress}`
+  const clientKey = `client:${throttleId(assertion.clientId)}@${req.remoteAddress}`
+  const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
+  if (wait > 0) return fail(throttled(wait))
+
+  const now = deps.clock.now()
+  let problem: AssertionProblem | undefined = checkAssertionClaims(
+    assertion,
+    req.form.get('client_id'),
+    deps.issuer,
+    now,
+  )
+  if (problem === undefined) {
+    // One method per principal (RFC 7591 token_endpoint_auth_method): only `jwks` ones.
+    const principal = await deps.store.findPrincipal(assertion.clientId)
+    if (principal?.jwks == null) {
+      problem = 'not_registered_for_private_key_jwt'
+    } else if (!(await verifyAssertionSignature(assertion, principal.jwks))) {
+      problem = 'signature'
+    } else {
+      // Taken last, and only for an assertion that proved its signer: nothing unauthenticated
+      // writes to the store. RFC 7523 §3 (7): a jti is good once, on every server.
+      const jti = assertion.claims.jti as string
+      const key = assertionIdKey(assertion.clientId, jti)
+      if (await deps.store.claimAssertionId(key, assertionIdExpiry(assertion), now)) {
+        return ok({ principal, method: 'private_key_jwt' })
+      }
+      problem = 'replay'
+    }
+  }
+  deps.failedAuth.hit(ipKey)
+  deps.failedAuth.hit(clientKey)
+  // A replayed assertion had a valid signature: captured, or a client that retries with the same
+  // one. Either way the operator wants to know.
+  deps.logger.log(problem === 'replay' ? 'warn' : 'debug', 'client assertion refused', {
+    client_id: assertion.clientId,
+    reason: problem,
+  })
   return invalidClient(deps, 'client authentication failed')
 }
 

@@ -3,10 +3,17 @@ export interface Credentials {
   readonly secret: string
 }
 
-export type AuthMethod = 'client_secret_basic' | 'client_secret_post'
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
 
-/** The methods Keyhole accepts at every authenticated endpoint (published in metadata). */
-export const AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post']
+/**
+ * The methods Keyhole accepts at every authenticated endpoint (published in metadata). Each
+ * principal uses one kind: a secret (the two client_secret_* methods) or `jwks` (private_key_jwt).
+ */
+export const AUTH_METHODS: readonly AuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+]
 
 // RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E), so inner spaces are legal (the §16 vector
 // "1PpG/Q 1" has one); leading and trailing spaces are refused as easy to mistype. What a

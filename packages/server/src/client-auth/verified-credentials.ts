@@ -99,6 +99,7 @@ export function forgettingOnSync(store: Store, verified: VerifiedCredentials): S
     findToken: (hash) => store.findToken(hash),
     revokeGrant: (hash, at) => store.revokeGrant(hash, at),
     deleteExpiredTokens: (before) => store.deleteExpiredTokens(before),
+    claimAssertionId: (key, expiresAt, now) => store.claimAssertionId(key, expiresAt, now),
     ping: () => store.ping(),
     close: () => store.close(),
     ...(store.revocations === undefined ? {} : { revocations: store.revocations }),

@@ -6,25 +6,51 @@
  * other-audience tokens all get exactly {"active":false}. Members are added only after every check
  * passes, and only those the caller may see: a resource sees its own audience and its own scopes;
  * a client sees its own tokens in full.
+ *
+ * RFC 9701: a caller that asks with `Accept: application/token-introspection+jwt` gets the same
+ * answer inside a JWT signed with the algorithm it registered; errors stay JSON (RFC 7662 §2.3).
  */
 import { oauthError } from '@keyhole/protocol'
 import { authenticateCaller, throttled } from '../client-auth/authenticate.ts'
 import type { Deps } from '../deps.ts'
-import { type Endpoint, json } from '../http/types.ts'
+import {
+  type Endpoint,
+  type EndpointRequest,
+  type EndpointResult,
+  json,
+  text,
+} from '../http/types.ts'
 import type { Principal } from '../store/store.ts'
 import { tokenHash } from '../tokens/hash.ts'
+import {
+  INTROSPECTION_JWT_MEDIA_TYPE,
+  signIntrospectionResponse,
+  wantsJwtResponse,
+} from '../tokens/introspection-response.ts'
+import { mayBeOurJwt } from '../tokens/jwt-access-token.ts'
 import { tokenKindOf } from '../tokens/token-format.ts'
 import { isActive, type TokenRecord } from '../tokens/token-record.ts'
 
 const INACTIVE = { active: false } as const
 
-export function introspectionEndpoint(
-  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'issuer' | 'inactiveIntrospection'>,
-): Endpoint {
+type IntrospectionDeps = Pick<
+  Deps,
+  'store' | 'clock' | 'auth' | 'issuer' | 'inactiveIntrospection' | 'signingKeys' | 'logger'
+>
+
+export function introspectionEndpoint(deps: IntrospectionDeps): Endpoint {
   return async (req) => {
+    const asJwt = req.accepts.length > 0 && wantsJwtResponse(req.accepts)
+
     // authenticate the caller (RFC 7662 §2.1: the endpoint MUST require authorization)
     const caller = await authenticateCaller(req, deps.auth)
-    if (!caller.ok) return caller.error
+    if (!caller.ok) {
+      // RFC 9701 §4 / checklist J-04, Q-01: no credentials at all, with the JWT answer asked
+      // for, is 400, so that a caller cannot fall back to an unauthenticated plain answer.
+      return asJwt && sentNoCredentials(req)
+        ? oauthError('invalid_client', 'client authentication is required', { status: 400 })
+        : caller.error
+    }
     const principal = caller.value.principal
     const scanKey = `${principal.kind}:${principal.id}`
     const wait = deps.inactiveIntrospection.retryAfter(scanKey)
@@ -35,14 +61,17 @@ export function introspectionEndpoint(
     const token = req.form.get('token')
     if (token === undefined) return oauthError('invalid_request', 'token is required')
 
-    // look the token up: garbage is rejected by its checksum before any store access
-    if (tokenKindOf(token) === undefined) return json(200, INACTIVE)
+    // look the token up: garbage is rejected by its checksum (or, for a JWT access token, by its
+    // header naming one of our keys) before any store access
+    if (tokenKindOf(token) === undefined && !mayBeOurJwt(token, deps.signingKeys.kids)) {
+      return asJwt ? signedAnswer(deps, principal, INACTIVE) : json(200, INACTIVE)
+    }
     const record = await deps.store.findToken(tokenHash(token))
-    const answer =
+    const visible =
       record !== undefined && isActive(record, deps.clock.now())
         ? visibleTo(principal, record, deps.issuer)
         : undefined
-    if (answer === undefined) {
+    if (visible === undefined) {
       // RFC 7662 §4 token scanning: counted are answers about tokens that were meant for this
       // caller and are not active (expired, revoked, not yet valid): what trying leaked tokens
       // produces. Tokens nobody issued, and tokens for someone else, are not counted: a resource
@@ -52,10 +81,50 @@ export function introspectionEndpoint(
       if (record !== undefined && meantFor(principal, record)) {
         deps.inactiveIntrospection.hit(scanKey)
       }
-      return json(200, INACTIVE)
+      return asJwt ? signedAnswer(deps, principal, INACTIVE) : json(200, INACTIVE)
     }
-    return json(200, answer)
+    return asJwt ? signedAnswer(deps, principal, visible) : json(200, visible)
   }
+}
+
+/** No Authorization header and no credentials in the body. */
+function sentNoCredentials(req: EndpointRequest): boolean {
+  return (
+    req.authorizations.length === 0 &&
+    !req.form.has('client_secret') &&
+    !req.form.has('client_assertion')
+  )
+}
+
+/** The members of the JSON answer (RFC 7662 §2.2), inside a signed JWT (RFC 9701 §5). */
+async function signedAnswer(
+  deps: IntrospectionDeps,
+  caller: Principal,
+  members: object,
+): Promise<EndpointResult> {
+  // RFC 9701 §6: the algorithm the resource registered; RS256 when it registered none (and a key
+  // has it; else the server's first key). A client introspecting its own token registers none.
+  const alg = caller.kind === 'resource' ? caller.introspectionSignedResponseAlg : undefined
+  let key =
+    alg === undefined
+      ? (deps.signingKeys.forAlgorithm('RS256') ?? deps.signingKeys.primary)
+      : deps.signingKeys.forAlgorithm(alg)
+  if (key === undefined) {
+    // Config is checked at start; a principal added since may name an algorithm no key has.
+    deps.logger.log('warn', 'no signing key for the registered introspection algorithm', {
+      resource: caller.id,
+      alg,
+    })
+    key = deps.signingKeys.primary
+  }
+  const jwt = await signIntrospectionResponse(
+    members,
+    deps.issuer,
+    caller.id,
+    key,
+    deps.clock.now(),
+  )
+  return text(200, INTROSPECTION_JWT_MEDIA_TYPE, jwt)
 }
 
 /** Whether the token was issued for `caller` to see active: its audience, or its own client. */

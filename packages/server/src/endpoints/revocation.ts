@@ -10,10 +10,14 @@ import { authenticateCaller } from '../client-auth/authenticate.ts'
 import type { Deps } from '../deps.ts'
 import { type Endpoint, empty } from '../http/types.ts'
 import { tokenHash } from '../tokens/hash.ts'
+import { mayBeOurJwt } from '../tokens/jwt-access-token.ts'
 import { tokenKindOf } from '../tokens/token-format.ts'
 
 export function revocationEndpoint(
-  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'logger' | 'config' | 'revocationEvents'>,
+  deps: Pick<
+    Deps,
+    'store' | 'clock' | 'auth' | 'logger' | 'config' | 'revocationEvents' | 'signingKeys'
+  >,
 ): Endpoint {
   return async (req) => {
     // authenticate the caller (§2.1: the client authenticates as at the token endpoint)
@@ -27,7 +31,9 @@ export function revocationEndpoint(
     // validate the request. §2.2: an invalid `token_type_hint` is ignored.
     const token = req.form.get('token')
     if (token === undefined) return oauthError('invalid_request', 'token is required')
-    const kind = tokenKindOf(token)
+    // A JWT access token of ours (RFC 9068) is an access token by its header's `typ`.
+    const kind =
+      tokenKindOf(token) ?? (mayBeOurJwt(token, deps.signingKeys.kids) ? 'access_token' : undefined)
     if (kind === undefined) return empty(200)
     // §2.2.1: the one revocation-specific error. The kind comes from the token's public format,
     // so answering it before any lookup tells nothing about whether the token exists.

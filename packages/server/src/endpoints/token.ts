@@ -8,7 +8,9 @@ import type { Deps } from '../deps.ts'
 import { clientCredentialsGrant } from '../grants/client-credentials.ts'
 import type { Endpoint } from '../http/types.ts'
 
-export function tokenEndpoint(deps: Pick<Deps, 'store' | 'clock' | 'auth'>): Endpoint {
+export function tokenEndpoint(
+  deps: Pick<Deps, 'store' | 'clock' | 'auth' | 'issuer' | 'signingKeys'>,
+): Endpoint {
   return async (req) => {
     // authenticate the caller (RFC 6749 §3.2.1: confidential clients MUST authenticate)
     const caller = await authenticateCaller(req, deps.auth)

@@ -15,13 +15,15 @@ import type { FormParams } from '../http/form.ts'
 import { type EndpointResult, json } from '../http/types.ts'
 import type { ClientRecord, ResourceRecord } from '../store/store.ts'
 import { tokenHash } from '../tokens/hash.ts'
+import { signJwtAccessToken } from '../tokens/jwt-access-token.ts'
 import { parseScope } from '../tokens/scope.ts'
 import { mintToken } from '../tokens/token-format.ts'
+import type { TokenRecord } from '../tokens/token-record.ts'
 
 export async function clientCredentialsGrant(
   form: FormParams,
   client: ClientRecord,
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'issuer' | 'signingKeys'>,
 ): Promise<EndpointResult> {
   // RFC 8707 §2: each resource is an absolute URI without a fragment, and one the AS knows.
   const registered = await deps.store.listResources()
@@ -82,9 +84,7 @@ export async function clientCredentialsGrant(
   }
 
   const now = deps.clock.now()
-  const token = mintToken('access_token')
-  await deps.store.insertToken({
-    hash: tokenHash(token),
+  const record: Omit<TokenRecord, 'hash'> = {
     kind: 'access_token',
     jti: randomUUID(),
     clientId: client.id,
@@ -97,7 +97,14 @@ export async function clientCredentialsGrant(
     expiresAt: (now + client.accessTokenTtl) as EpochSeconds,
     revokedAt: null,
     grantId: randomUUID(),
-  })
+  }
+  // Either way only the token's hash is stored: a JWT access token (RFC 9068) is introspected and
+  // revoked exactly like an opaque one.
+  const token =
+    client.accessTokenFormat === 'jwt'
+      ? await signJwtAccessToken(record, deps.issuer, deps.signingKeys.primary)
+      : mintToken('access_token')
+  await deps.store.insertToken({ ...record, hash: tokenHash(token) })
   // RFC 6749 §5.1; scope is always returned, so the client never has to guess what it got.
   return json(200, {
     access_token: token,

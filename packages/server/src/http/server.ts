@@ -53,6 +53,7 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 interface RequestHeaders {
   readonly contentTypes: readonly string[]
   readonly authorizations: readonly string[]
+  readonly accepts: readonly string[]
   /** Read only when proxies are trusted. */
   readonly forwardedFor: readonly string[]
 }
@@ -181,6 +182,7 @@ export function createRequestListener(options: HttpOptions): RequestListener {
         method,
         path,
         authorizations: headers.authorizations,
+        accepts: headers.accepts,
         form,
         remoteAddress: clientAddress(
           req.socket.remoteAddress ?? '',
@@ -208,12 +210,13 @@ export function createRequestListener(options: HttpOptions): RequestListener {
 }
 
 /**
- * Content-Type and Authorization (and X-Forwarded-For when proxies are trusted), every value of
+ * Content-Type, Authorization and Accept (and X-Forwarded-For when proxies are trusted), every value of
  * each (names compared as node lower-cases them).
  */
 function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders {
   let contentTypes: string[] | undefined
   let authorizations: string[] | undefined
+  let accepts: string[] | undefined
   let forwardedFor: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -223,6 +226,9 @@ function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders
     } else if (name.length === 13 && name.toLowerCase() === 'authorization') {
       authorizations ??= []
       authorizations.push(raw[i + 1] as string)
+    } else if (name.length === 6 && name.toLowerCase() === 'accept') {
+      accepts ??= []
+      accepts.push(raw[i + 1] as string)
     } else if (forwarded && name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
       forwardedFor ??= []
       forwardedFor.push(raw[i + 1] as string)
@@ -231,6 +237,7 @@ function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders
   return {
     contentTypes: contentTypes ?? NONE,
     authorizations: authorizations ?? NONE,
+    accepts: accepts ?? NONE,
     forwardedFor: forwardedFor ?? NONE,
   }
 }
@@ -328,7 +335,7 @@ function writeResult(
     return
   }
   if (result.headers !== undefined) {
-    writeWithHeaders(res, result.status, result.body, result.headers, noStore)
+    writeWithHeaders(res, result.status, result.body, result.headers, noStore, result.text)
     return
   }
   if (result.body === undefined) {
@@ -395,8 +402,15 @@ function writeWithHeaders(
   body: unknown,
   extra: Readonly<Record<string, string>>,
   noStore: boolean,
+  raw?: string,
 ): void {
   const headers: Record<string, string> = { ...(noStore ? NO_STORE : {}), ...extra }
+  if (raw !== undefined) {
+    headers['Content-Length'] = String(Buffer.byteLength(raw))
+    res.writeHead(status, headers)
+    res.end(raw)
+    return
+  }
   if (body === undefined) {
     res.writeHead(status, headers)
     res.end()

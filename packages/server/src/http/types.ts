@@ -7,6 +7,8 @@ export interface EndpointRequest {
   readonly path: string
   /** Every Authorization header value, in order: two of them is an error (RFC 6749 §2.3). */
   readonly authorizations: readonly string[]
+  /** Every Accept header value, in order (RFC 9701 §4 asks for a JWT answer with it). */
+  readonly accepts: readonly string[]
   readonly form: FormParams
   readonly remoteAddress: string
 }
@@ -17,6 +19,8 @@ export interface EndpointResponse {
   readonly status: number
   readonly headers?: Readonly<Record<string, string>>
   readonly body?: unknown
+  /** Sent as is instead of `body` as JSON, with the Content-Type its headers give. */
+  readonly text?: string
 }
 
 /** Where a streamed response's frames go; false from `write` means the stream is over. */
@@ -56,6 +60,11 @@ export function json(
   return headers === undefined
     ? { kind: 'response', status, body }
     : { kind: 'response', status, body, headers }
+}
+
+/** A body that is not JSON (a signed JWT), with its media type. */
+export function text(status: number, contentType: string, body: string): EndpointResponse {
+  return { kind: 'response', status, text: body, headers: { 'Content-Type': contentType } }
 }
 
 export function empty(status: number): EndpointResponse {

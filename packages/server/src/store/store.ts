@@ -14,10 +14,15 @@ export type PrincipalSource = 'config' | 'cli'
 export interface ClientRecord {
   readonly kind: 'client'
   readonly id: string
-  readonly secretHash: string
+  /** SHA-256 of its secret (client_secret_basic / _post), or null: it has `jwks` instead. */
+  readonly secretHash: string | null
+  /** The public keys of private_key_jwt (RFC 7523), or null: it has a secret instead. */
+  readonly jwks: PublicJwkSet | null
   readonly grantTypes: readonly GrantType[]
   readonly scopes: readonly string[]
   readonly accessTokenTtl: number
+  /** Opaque `kh_at_` tokens, or RFC 9068 JWTs signed by the server's first key. */
+  readonly accessTokenFormat: AccessTokenFormat
   readonly source: PrincipalSource
 }
 
@@ -26,12 +31,42 @@ export interface ResourceRecord {
   readonly kind: 'resource'
   readonly id: string
   readonly audience: string
-  readonly secretHash: string
+  /** As for a client: exactly one of `secretHash` and `jwks` is set. */
+  readonly secretHash: string | null
+  readonly jwks: PublicJwkSet | null
   readonly scopes: readonly string[]
+  /**
+   * RFC 9701 §6 `introspection_signed_response_alg`: what signs its JWT introspection answers.
+   * Undefined: none registered (RS256 when a key has it, else the server's first key).
+   */
+  readonly introspectionSignedResponseAlg?: string | undefined
   readonly source: PrincipalSource
 }
 
+export type AccessTokenFormat = 'opaque' | 'jwt'
+
 export type Principal = ClientRecord | ResourceRecord
+
+/**
+ * A registered public key (RFC 7517) for private_key_jwt, as the config checked it
+ * (client-auth/client-jwks.ts): no private members, and the one algorithm it verifies (RFC 8725
+ * §3.1; `Ed25519` stands for `EdDSA` too).
+ */
+export interface PublicJwk {
+  readonly kty: 'RSA' | 'EC' | 'OKP'
+  readonly alg: string
+  readonly kid?: string
+  readonly crv?: string
+  readonly x?: string
+  readonly y?: string
+  readonly n?: string
+  readonly e?: string
+}
+
+/** A JWK Set of public keys (RFC 7517 §5): one principal's private_key_jwt keys. */
+export interface PublicJwkSet {
+  readonly keys: readonly PublicJwk[]
+}
 
 /** What a revocation changed: enough to tell the resources each token was meant for. */
 export interface RevokedToken {
@@ -94,8 +129,19 @@ export interface Store {
    * `revocations` feed also tells the feed, in the same commit.
    */
   revokeGrant(hash: TokenHash, at: EpochSeconds): Promise<readonly RevokedToken[]>
-  /** Housekeeping: forget tokens that expired before `before`. */
+  /**
+   * Housekeeping: forget tokens, and used assertion ids, that expired before `before`. Returns
+   * how many of both were forgotten.
+   */
   deleteExpiredTokens(before: EpochSeconds): Promise<number>
+
+  /**
+   * RFC 7523 §3 (7), OIDC Core §9: a client assertion's `jti` is used once. Records `key` (SHA-256
+   * of the client id and the jti, never the jti itself) as used until `expiresAt`, atomically:
+   * true when this call took it, false when it is in use (also by another server sharing the
+   * store). An id whose use expired before `now` may be taken again.
+   */
+  claimAssertionId(key: string, expiresAt: EpochSeconds, now: EpochSeconds): Promise<boolean>
 
   /**
    * Present on stores that several servers share (PostgreSQL): revocations reach the event hub of

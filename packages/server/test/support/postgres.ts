@@ -8,10 +8,11 @@
  * and initdb and postgres run as that user.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { GENERATED_ALGORITHMS, generateSigningJwk } from '@keyhole/server'
 import postgres from 'postgres'
 
 export interface RunningPostgres {
@@ -194,4 +195,22 @@ export async function startPostgres(): Promise<RunningPostgres> {
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+let keyFile: Promise<string> | undefined
+
+/**
+ * A signing-key file for servers on PostgreSQL (where `signingKeys` is required, and every server
+ * sharing a database must use the same file): one per process, removed at exit.
+ */
+export function sharedSigningKeys(): Promise<string> {
+  keyFile ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyhole-keys-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    const keys = await Promise.all(GENERATED_ALGORITHMS.map(generateSigningJwk))
+    const path = join(dir, 'keys.json')
+    writeFileSync(path, JSON.stringify({ keys }), { mode: 0o600 })
+    return path
+  })()
+  return keyFile
 }

@@ -20,6 +20,8 @@
 import postgres from 'postgres'
 import type { EpochSeconds, TokenHash } from '../../brand.ts'
 import type { TokenKind, TokenRecord } from '../../tokens/token-record.ts'
+import { jwksJson, readJwks } from '../principal-jwks.ts'
+import { readSettings, settingsJson } from '../principal-settings.ts'
 import {
   type GrantType,
   type Principal,
@@ -46,7 +48,7 @@ export interface PostgresStoreOptions {
   readonly listenerCheckMs?: number
 }
 
-const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 3
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -77,6 +79,22 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX tokens_expires_at ON tokens (expires_at);
     CREATE INDEX tokens_grant_id ON tokens (grant_id);
   `,
+  // Protocol settings of a principal (principal-settings.ts).
+  2: `ALTER TABLE principals ADD COLUMN settings jsonb NOT NULL DEFAULT '{}';`,
+  // private_key_jwt (principal-jwks.ts): a principal has a secret hash or a JWK Set, exactly one.
+  // Used client assertion ids (RFC 7523 §3 jti), by SHA-256, until they expire: every server
+  // sharing the database refuses an assertion any of them took.
+  3: `
+    ALTER TABLE principals ALTER COLUMN secret_hash DROP NOT NULL;
+    ALTER TABLE principals ADD COLUMN jwks text;
+    ALTER TABLE principals ADD CONSTRAINT principals_one_credential
+      CHECK ((secret_hash IS NULL) <> (jwks IS NULL));
+    CREATE TABLE used_assertions (
+      key         text PRIMARY KEY,
+      expires_at  bigint NOT NULL
+    );
+    CREATE INDEX used_assertions_expires_at ON used_assertions (expires_at);
+  `,
 }
 
 /** The channel revocations are told on. */
@@ -104,12 +122,14 @@ const SYNC_LOCK = 0x6b68_0002
 interface PrincipalRow {
   id: string
   kind: 'client' | 'resource'
-  secret_hash: string
+  secret_hash: string | null
   audience: string | null
   scopes: string[]
   grant_types: string[]
   access_token_ttl: number | null
   source: PrincipalSource
+  settings: unknown
+  jwks: string | null
 }
 
 /** bigint columns come back as strings (they may exceed 2^53 in general; ours never do). */
@@ -134,13 +154,16 @@ interface RevokedRow {
 }
 
 function principalOf(row: PrincipalRow): Principal {
+  const settings = readSettings(row.settings)
   if (row.kind === 'resource') {
     return {
       kind: 'resource',
       id: row.id,
       audience: row.audience ?? '',
       secretHash: row.secret_hash,
+      jwks: readJwks(row.jwks),
       scopes: row.scopes,
+      introspectionSignedResponseAlg: settings.introspectionSignedResponseAlg,
       source: row.source,
     }
   }
@@ -148,9 +171,11 @@ function principalOf(row: PrincipalRow): Principal {
     kind: 'client',
     id: row.id,
     secretHash: row.secret_hash,
+    jwks: readJwks(row.jwks),
     grantTypes: row.grant_types as GrantType[],
     scopes: row.scopes,
     accessTokenTtl: row.access_token_ttl ?? 0,
+    accessTokenFormat: settings.accessTokenFormat,
     source: row.source,
   }
 }
@@ -312,15 +337,17 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
             for (const p of principals) {
               await tx`
               INSERT INTO principals (id, kind, secret_hash, audience, scopes, grant_types,
-                access_token_ttl, source)
+                access_token_ttl, source, settings, jwks)
               VALUES (${p.id}, ${p.kind}, ${p.secretHash},
                 ${p.kind === 'resource' ? p.audience : null}, ${p.scopes as string[]}::text[],
                 ${p.kind === 'client' ? (p.grantTypes as string[]) : []}::text[],
-                ${p.kind === 'client' ? p.accessTokenTtl : null}, ${source})
+                ${p.kind === 'client' ? p.accessTokenTtl : null}, ${source},
+                ${settingsJson(p)}::jsonb, ${jwksJson(p.jwks)})
               ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,
                 secret_hash = excluded.secret_hash, audience = excluded.audience,
                 scopes = excluded.scopes, grant_types = excluded.grant_types,
-                access_token_ttl = excluded.access_token_ttl, source = excluded.source`
+                access_token_ttl = excluded.access_token_ttl, source = excluded.source,
+                settings = excluded.settings, jwks = excluded.jwks`
             }
           }),
         )
@@ -333,7 +360,8 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       if (!migrated) await ready()
       const [row] = await serve(
         () => sql<PrincipalRow[]>`
-        SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
+        SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source,
+          settings, jwks
         FROM principals WHERE id = ${id}`,
       )
       return row === undefined ? undefined : principalOf(row)
@@ -343,7 +371,8 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       if (!migrated) await ready()
       const rows = await serve(
         () => sql<PrincipalRow[]>`
-        SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source
+        SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source,
+          settings, jwks
         FROM principals WHERE kind = 'resource' ORDER BY id COLLATE "C"`,
       )
       return rows.map((row) => principalOf(row) as ResourceRecord)
@@ -414,8 +443,32 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
             LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
         )
         deleted += result.count
+        if (result.count < SWEEP_BATCH) break
+      }
+      for (;;) {
+        const result = await serve(
+          () => sql`
+          DELETE FROM used_assertions WHERE key IN (
+            SELECT key FROM used_assertions WHERE expires_at < ${before}
+            LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+        )
+        deleted += result.count
         if (result.count < SWEEP_BATCH) return deleted
       }
+    },
+
+    // One statement, atomic across servers: of two servers taking one id at once, the second
+    // waits on the first's row and then finds it in use (the WHERE is false), so it gets no row.
+    async claimAssertionId(key, expiresAt, now) {
+      if (!migrated) await ready()
+      const rows = await serve(
+        () => sql`
+        INSERT INTO used_assertions (key, expires_at) VALUES (${key}, ${expiresAt})
+        ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+          WHERE used_assertions.expires_at < ${now}
+        RETURNING key`,
+      )
+      return rows.length > 0
     },
 
     async ping() {

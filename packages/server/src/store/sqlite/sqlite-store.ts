@@ -16,6 +16,8 @@ import Database from 'better-sqlite3'
 import { LRUCache } from 'lru-cache'
 import type { EpochSeconds, TokenHash } from '../../brand.ts'
 import type { TokenKind, TokenRecord } from '../../tokens/token-record.ts'
+import { jwksJson, readJwks } from '../principal-jwks.ts'
+import { readSettings, settingsJson } from '../principal-settings.ts'
 import type { GrantType, Principal, PrincipalSource, ResourceRecord, Store } from '../store.ts'
 import { type OwnerLock, takeOwnerLock } from './owner-lock.ts'
 
@@ -35,7 +37,7 @@ export interface SqliteStoreOptions {
 const TOKEN_CACHE_ENTRIES = 10_000
 const LOCK_WAIT_MS = 5_000
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 3
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -66,17 +68,50 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX tokens_expires_at ON tokens (expires_at);
     CREATE INDEX tokens_grant_id ON tokens (grant_id);
   `,
+  // Protocol settings of a principal (principal-settings.ts), as JSON.
+  2: `ALTER TABLE principals ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';`,
+  // private_key_jwt (principal-jwks.ts): a principal has a secret hash or a JWK Set, exactly one.
+  // SQLite cannot drop a NOT NULL: the table is rebuilt (it holds the principals only, a few rows).
+  // Used client assertion ids (RFC 7523 §3 jti), by SHA-256, until they expire.
+  3: `
+    CREATE TABLE principals_v3 (
+      id               TEXT PRIMARY KEY,
+      kind             TEXT NOT NULL CHECK (kind IN ('client', 'resource')),
+      secret_hash      TEXT,
+      audience         TEXT UNIQUE,
+      scopes           TEXT NOT NULL,
+      grant_types      TEXT NOT NULL,
+      access_token_ttl INTEGER,
+      source           TEXT NOT NULL,
+      settings         TEXT NOT NULL DEFAULT '{}',
+      jwks             TEXT,
+      CHECK ((secret_hash IS NULL) <> (jwks IS NULL))
+    ) STRICT;
+    INSERT INTO principals_v3 (id, kind, secret_hash, audience, scopes, grant_types,
+      access_token_ttl, source, settings)
+    SELECT id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source, settings
+    FROM principals;
+    DROP TABLE principals;
+    ALTER TABLE principals_v3 RENAME TO principals;
+    CREATE TABLE used_assertions (
+      key         TEXT PRIMARY KEY,
+      expires_at  INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX used_assertions_expires_at ON used_assertions (expires_at);
+  `,
 }
 
 interface PrincipalRow {
   id: string
   kind: 'client' | 'resource'
-  secret_hash: string
+  secret_hash: string | null
   audience: string | null
   scopes: string
   grant_types: string
   access_token_ttl: number | null
   source: PrincipalSource
+  settings: string
+  jwks: string | null
 }
 
 interface TokenRow {
@@ -98,7 +133,7 @@ interface TokenRow {
 // builds an object per row, interning every column name of every row, which costs more than the
 // lookup itself. Keep each tuple type beside its column list.
 const PRINCIPAL_COLUMNS =
-  'id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source'
+  'id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source, settings, jwks'
 /** What `revokeGrant` reads back of each token it changed (the audience as stored, JSON). */
 interface RevokedRow {
   hash: string
@@ -109,12 +144,14 @@ interface RevokedRow {
 type PrincipalTuple = [
   id: string,
   kind: 'client' | 'resource',
-  secret_hash: string,
+  secret_hash: string | null,
   audience: string | null,
   scopes: string,
   grant_types: string,
   access_token_ttl: number | null,
   source: PrincipalSource,
+  settings: string,
+  jwks: string | null,
 ]
 // The token read, on every introspection, asks SQLite for the row as one JSON array (the audience,
 // stored as JSON text, embedded as an array): one string for better-sqlite3 to hand over and one
@@ -139,14 +176,18 @@ type TokenTuple = [
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
 
 function principalOf(row: PrincipalTuple): Principal {
-  const [id, kind, secretHash, audience, scopes, grantTypes, accessTokenTtl, source] = row
+  const [id, kind, secretHash, audience, scopes, grantTypes, accessTokenTtl, source, json, keys] =
+    row
+  const settings = readSettings(json)
   if (kind === 'resource') {
     return {
       kind: 'resource',
       id,
       audience: audience ?? '',
       secretHash,
+      jwks: readJwks(keys),
       scopes: splitScopes(scopes),
+      introspectionSignedResponseAlg: settings.introspectionSignedResponseAlg,
       source,
     }
   }
@@ -154,9 +195,11 @@ function principalOf(row: PrincipalTuple): Principal {
     kind: 'client',
     id,
     secretHash,
+    jwks: readJwks(keys),
     grantTypes: splitScopes(grantTypes) as GrantType[],
     scopes: splitScopes(scopes),
     accessTokenTtl: accessTokenTtl ?? 0,
+    accessTokenFormat: settings.accessTokenFormat,
     source,
   }
 }
@@ -213,11 +256,12 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
   }
 
   const upsertPrincipal = db.prepare<PrincipalRow>(`
-    INSERT INTO principals (id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source)
-    VALUES (@id, @kind, @secret_hash, @audience, @scopes, @grant_types, @access_token_ttl, @source)
+    INSERT INTO principals (id, kind, secret_hash, audience, scopes, grant_types, access_token_ttl, source, settings, jwks)
+    VALUES (@id, @kind, @secret_hash, @audience, @scopes, @grant_types, @access_token_ttl, @source, @settings, @jwks)
     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, secret_hash = excluded.secret_hash,
       audience = excluded.audience, scopes = excluded.scopes, grant_types = excluded.grant_types,
-      access_token_ttl = excluded.access_token_ttl, source = excluded.source`)
+      access_token_ttl = excluded.access_token_ttl, source = excluded.source,
+      settings = excluded.settings, jwks = excluded.jwks`)
   const selectPrincipal = db
     .prepare<[string], PrincipalTuple>(`SELECT ${PRINCIPAL_COLUMNS} FROM principals WHERE id = ?`)
     .raw(true)
@@ -251,6 +295,18 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
     )
     .pluck(true)
   const ping = db.prepare('SELECT 1')
+  // RFC 7523 §3 jti: taken when new, or when its last use has expired (not yet swept); a row comes
+  // back only when this statement took the id.
+  const claimAssertion = db
+    .prepare<{ key: string; expires_at: number; now: number }, string>(`
+      INSERT INTO used_assertions (key, expires_at) VALUES (@key, @expires_at)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+        WHERE used_assertions.expires_at < @now
+      RETURNING key`)
+    .pluck(true)
+  const deleteExpiredAssertions = db.prepare<[number, number]>(
+    'DELETE FROM used_assertions WHERE key IN (SELECT key FROM used_assertions WHERE expires_at < ? LIMIT ?)',
+  )
 
   const sync = db.transaction((source: PrincipalSource, principals: readonly Principal[]) => {
     const keep = new Set(principals.map((p) => p.id))
@@ -265,6 +321,8 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
         grant_types: p.kind === 'client' ? p.grantTypes.join(' ') : '',
         access_token_ttl: p.kind === 'client' ? p.accessTokenTtl : null,
         source,
+        settings: settingsJson(p),
+        jwks: jwksJson(p.jwks),
       })
     }
   })
@@ -326,9 +384,19 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
         const changed = deleteExpired.all(before, SWEEP_BATCH)
         forget(changed)
         deleted += changed.length
-        if (changed.length < SWEEP_BATCH || !db.open) return deleted
+        if (changed.length < SWEEP_BATCH || !db.open) break
         await new Promise<void>((resolve) => setImmediate(resolve))
       }
+      for (;;) {
+        if (!db.open) return deleted
+        const { changes } = deleteExpiredAssertions.run(before, SWEEP_BATCH)
+        deleted += changes
+        if (changes < SWEEP_BATCH) return deleted
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    },
+    async claimAssertionId(key, expiresAt, now) {
+      return claimAssertion.get({ key, expires_at: expiresAt, now }) !== undefined
     },
     async ping() {
       ping.get()
