@@ -2,12 +2,14 @@
 export type { CacheOptions, SecondLevelCache } from './cache.ts'
 export type { DpopReplayStore } from './dpop.ts'
 export type { MetricsSnapshot } from './metrics.ts'
+export { certificateThumbprint } from './mtls.ts'
 export type { CompatibilityFlags } from './normalize.ts'
 export type {
   ClientCredentials,
   DpopOptions,
   IssuerOptions,
   JwtOptions,
+  MtlsOptions,
   ProtectedResourceMetadataOptions,
   Strategy,
   VerifierEvent,

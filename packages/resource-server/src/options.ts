@@ -101,6 +101,23 @@ export interface DpopOptions {
   readonly replayStoreTimeoutMs?: number
 }
 
+/**
+ * RFC 8705 §3 certificate-bound access tokens. Tokens whose `cnf` has `x5t#S256` are checked
+ * whether or not this is given (against the TLS connection's client certificate); giving it says
+ * that this API is served over mutual TLS, and the RFC 9728 metadata then says
+ * `tls_client_certificate_bound_access_tokens: true`.
+ */
+export interface MtlsOptions {
+  /**
+   * Read the client certificate from this request header, in RFC 9440 form
+   * (`Client-Cert: :<base64 DER>:`), instead of from the TLS connection; e.g. `'client-cert'`.
+   * Only behind a TLS-terminating proxy that sets it on every request and removes any copy sent
+   * by a client (RFC 9440 §2.4 and §4, RFC 9700 §4.13): whoever can reach this API without the proxy can
+   * claim any certificate with it. When set, the connection's own certificate is not used.
+   */
+  readonly certificateHeader?: string
+}
+
 export interface ProtectedResourceMetadataOptions {
   /** Where the RFC 9728 document is published; default derived from `audience` (§3). */
   readonly url?: string
@@ -182,6 +199,13 @@ export interface VerifierOptions extends Partial<IssuerOptions> {
   readonly http?: AsHttpOptions
   /** Accept and check DPoP-bound tokens (RFC 9449). Default: DPoP on with defaults. `false` turns it off. */
   readonly dpop?: DpopOptions | false
+  /**
+   * Certificate-bound tokens (RFC 8705). Default: checked against the client certificate of the
+   * TLS connection (which the adapters read when the API itself terminates TLS with
+   * `requestCert`), not advertised in the metadata. An object (even `{}`) also advertises it;
+   * `false` refuses every certificate-bound token.
+   */
+  readonly mtls?: MtlsOptions | false
   /** RFC 9728: publish metadata and point 401s at it. Default on, derived from `audience`. `false` turns it off. */
   readonly resourceMetadata?: ProtectedResourceMetadataOptions | false
   /** Observability hook; events never carry tokens. An exception it throws is ignored. */

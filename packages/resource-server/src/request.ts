@@ -13,6 +13,12 @@ export interface RequestLike {
   /** The request target: a path with optional query (`/orders?id=1`) or an absolute URL. */
   readonly url: string
   readonly headers: HeadersLike
+  /**
+   * The DER bytes of the client's TLS certificate, when the connection has one (RFC 8705 §3).
+   * Read only for a certificate-bound token, so it may be a getter that asks the socket then:
+   * the node, Express, Fastify and Hono adapters fill it that way.
+   */
+  readonly clientCertificate?: Uint8Array | undefined
 }
 
 /** Every value of a header, split so that repeated headers are visible. */

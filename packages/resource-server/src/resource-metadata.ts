@@ -25,6 +25,7 @@ export interface ProtectedResourceMetadata {
   readonly resource_name?: string
   readonly resource_documentation?: string
   readonly dpop_signing_alg_values_supported?: readonly string[]
+  readonly tls_client_certificate_bound_access_tokens?: true
 }
 
 export function buildResourceMetadata(input: {
@@ -32,6 +33,8 @@ export function buildResourceMetadata(input: {
   readonly issuers: readonly string[]
   readonly options: ProtectedResourceMetadataOptions
   readonly dpopAlgorithms: readonly string[] | undefined
+  /** The verifier is configured for RFC 8705 certificate-bound tokens (`mtls` given). */
+  readonly mtls: boolean
 }): ProtectedResourceMetadata {
   const { options } = input
   // §3.2: parameters with no values are omitted.
@@ -50,5 +53,7 @@ export function buildResourceMetadata(input: {
     ...(input.dpopAlgorithms === undefined || input.dpopAlgorithms.length === 0
       ? {}
       : { dpop_signing_alg_values_supported: input.dpopAlgorithms }),
+    // RFC 9728 §2 / RFC 8705 §3: omitted means false.
+    ...(input.mtls ? { tls_client_certificate_bound_access_tokens: true } : {}),
   }
 }

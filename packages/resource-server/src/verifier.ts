@@ -13,6 +13,7 @@ import { type AsHttpClient, AsUnavailableError, createAsHttpClient } from './htt
 import { createIntrospector, type Introspector } from './introspect.ts'
 import { createJwtValidator, type JwtValidator, looksLikeJwt, unverifiedIssuer } from './jwt.ts'
 import { createMetrics, type MetricsSnapshot } from './metrics.ts'
+import { type CertificateBinding, createCertificateBinding } from './mtls.ts'
 import type { Introspected, TokenInfo } from './normalize.ts'
 import type { IssuerOptions, Strategy, VerifierEvent, VerifierOptions } from './options.ts'
 import { evaluatePolicy, type Policy, type PolicyOutcome, type VerifiedToken } from './policy.ts'
@@ -123,6 +124,8 @@ function withoutSecondLevel(cache: CacheOptions | undefined): CacheOptions {
 const sha256 = (value: string) => hash('sha256', value, 'base64url')
 const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop'])
 const NO_POLICY: Policy = Object.freeze({})
+/** RFC 7800 confirmation members this library can prove: RFC 9449 §6 and RFC 8705 §3.1. */
+const isCheckableConfirmation = (member: string) => member === 'jkt' || member === 'x5t#S256'
 
 function isHttpUrl(value: string): boolean {
   if (!URL.canParse(value)) return false
@@ -167,6 +170,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     options.dpop === false
       ? undefined
       : asOptionsError('options.dpop', () => createDpopVerifier(options.dpop || {}, audience))
+  const mtls: CertificateBinding | undefined =
+    options.mtls === false
+      ? undefined
+      : asOptionsError('options.mtls', () => createCertificateBinding(options.mtls || undefined))
 
   // Started only once every option is known to be valid: a throw must leave nothing running.
   const subscriptions: RevocationSubscriberConfig[] = []
@@ -295,6 +302,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
             issuers: defaultIssuers,
             options: metadataOptions,
             dpopAlgorithms: dpop?.algorithms,
+            mtls: mtls?.advertised === true,
           }),
         }
 
@@ -503,7 +511,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     info: TokenInfo,
     issuer: string,
     source: VerifiedToken['source'],
-    bound: boolean,
+    dpopBound: boolean,
   ): VerifiedToken {
     const known = verifiedTokens.get(info)
     if (known !== undefined && known.issuer === issuer && known.source === source) return known
@@ -514,7 +522,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       scopes: Object.freeze(info.scopes),
       audience: Object.freeze(info.audience),
       issuer,
-      tokenType: bound ? 'DPoP' : 'Bearer',
+      // RFC 8705 §3: a certificate-bound token is still a Bearer token; only DPoP changes the scheme.
+      tokenType: dpopBound ? 'DPoP' : 'Bearer',
       claims: deepFreeze(info.claims),
       source,
       ...(info.sub === undefined ? {} : { sub: info.sub }),
@@ -616,36 +625,71 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
 
     // Sender constraint (RFC 9449 §7, RFC 8705 §3, pitfall P-13): any cnf forces its proof.
     const cnf = info.cnf
-    const bound = cnf !== undefined && Object.keys(cnf).length > 0
-    if (bound) {
-      const jkt = cnf.jkt
-      if (typeof jkt !== 'string' || Object.keys(cnf).length !== 1 || dpop === undefined) {
-        return fail(
-          401,
-          'invalid_token',
-          'the token is bound to a key this API cannot check',
-          scheme,
-        )
-      }
-      // RFC 9449 §7.2 / checklist D-07: a DPoP-bound token sent as Bearer is refused.
-      if (scheme !== 'DPoP')
-        return fail(
-          401,
-          'invalid_token',
-          'a DPoP-bound token must be sent with the DPoP scheme',
-          'DPoP',
-        )
-      return dpop.verify(req, token, jkt).then((proof) =>
-        // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
-        proof.ok
-          ? authorize(req, policy, ctx, info, source, scheme, true)
-          : proof.error === 'temporarily_unavailable'
-            ? unavailable(proof.description, 1, proof.description)
-            : fail(401, proof.error, proof.description, 'DPoP'),
-      )
+    if (cnf !== undefined && Object.keys(cnf).length > 0) {
+      return constrained(req, policy, ctx, info, source, token, scheme, cnf)
     }
     if (scheme === 'DPoP') return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
     return authorize(req, policy, ctx, info, source, scheme, false)
+  }
+
+  /**
+   * A token with a confirmation (RFC 7800): every method in `cnf` must be proven (a token bound to
+   * a DPoP key and a certificate needs both), and one this API cannot check refuses the token.
+   */
+  function constrained(
+    req: RequestLike,
+    policy: Policy,
+    ctx: IssuerContext,
+    info: TokenInfo,
+    source: VerifiedToken['source'],
+    token: string,
+    scheme: 'Bearer' | 'DPoP',
+    cnf: Readonly<Record<string, unknown>>,
+  ): VerifyResult | Promise<VerifyResult> {
+    const jkt = cnf.jkt
+    const x5t = cnf['x5t#S256']
+    if (
+      !Object.keys(cnf).every(isCheckableConfirmation) ||
+      (jkt !== undefined && (typeof jkt !== 'string' || dpop === undefined)) ||
+      (x5t !== undefined && (typeof x5t !== 'string' || mtls === undefined))
+    ) {
+      return fail(401, 'invalid_token', 'the token is bound to a key this API cannot check', scheme)
+    }
+    if (typeof x5t === 'string') {
+      // RFC 8705 §3 (checklist T-01, T-02): the certificate of this request, on every request.
+      const outcome = (mtls as CertificateBinding).check(req, x5t)
+      if (outcome !== 'match') {
+        return fail(
+          401,
+          'invalid_token',
+          outcome === 'absent'
+            ? 'the token is bound to a client certificate; the request presented none'
+            : 'the token is bound to another client certificate',
+          scheme,
+        )
+      }
+    }
+    if (typeof jkt !== 'string') {
+      if (scheme === 'DPoP')
+        return fail(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP')
+      return authorize(req, policy, ctx, info, source, scheme, false)
+    }
+    // RFC 9449 §7.2 / checklist D-07: a DPoP-bound token sent as Bearer is refused.
+    if (scheme !== 'DPoP')
+      return fail(
+        401,
+        'invalid_token',
+        'a DPoP-bound token must be sent with the DPoP scheme',
+        'DPoP',
+      )
+    return (dpop as DpopVerifier).verify(req, token, jkt).then((proof) =>
+      // RFC 9449 §7.1: a bad proof is invalid_dpop_proof; a proof by the wrong key, invalid_token.
+      proof.ok
+        ? authorize(req, policy, ctx, info, source, scheme, true)
+        : proof.error === 'temporarily_unavailable'
+          ? unavailable(proof.description, 1, proof.description)
+          : fail(401, proof.error, proof.description, 'DPoP'),
+    )
   }
 
   /** The route's policy, on every request (never cached as a decision). */
@@ -656,9 +700,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     info: TokenInfo,
     source: VerifiedToken['source'],
     scheme: 'Bearer' | 'DPoP',
-    bound: boolean,
+    dpopBound: boolean,
   ): VerifyResult | Promise<VerifyResult> {
-    const verified = verifiedTokenOf(info, ctx.issuer, source, bound)
+    const verified = verifiedTokenOf(info, ctx.issuer, source, dpopBound)
     const evaluated = evaluatePolicy(verified, info, policy, policyDefaults, req)
     // No closure on the warm path: under tsx every named closure costs an Object.defineProperty.
     if (!(evaluated instanceof Promise)) return decide(evaluated, verified, scheme)

@@ -528,7 +528,7 @@ describe('DPoP through createTokenVerifier (JWT access token with cnf.jkt)', () 
     }
   })
 
-  test('P-13 an unknown confirmation method (x5t#S256 with jkt) is refused', async () => {
+  test('P-13 a token bound to a DPoP key and a certificate (jkt + x5t#S256) is refused without the certificate', async () => {
     const token = await accessToken({ jkt: holder.jkt, 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o' })
     const result = await verifier.verify(resourceRequest(`DPoP ${token}`, await proof({ token })))
     assert.equal(result.ok, false)

@@ -17,7 +17,14 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier, VerifyResult } from '../verifier.ts'
-import { failureBody, metadataRoute, pathOf, rawHeaders, requestTarget } from './shared.ts'
+import {
+  failureBody,
+  metadataRoute,
+  pathOf,
+  rawHeaders,
+  requestTarget,
+  SocketRequest,
+} from './shared.ts'
 
 const verified = new WeakMap<object, VerifiedToken>()
 
@@ -46,13 +53,15 @@ export type TokenMiddleware = <
 export function requireToken(verifier: TokenVerifier, policy?: Policy): TokenMiddleware {
   return (req, res, next) => {
     const pending = verifier.verifyNow(
-      {
-        method: req.method,
+      new SocketRequest(
+        req.method,
         // originalUrl: `req.url` is relative to the router the middleware is mounted on.
-        url: requestTarget(req.originalUrl),
+        requestTarget(req.originalUrl),
         // From the raw list: a repeated Authorization header stays visible (`req.headers` drops it).
-        headers: rawHeaders(req.rawHeaders),
-      },
+        rawHeaders(req.rawHeaders),
+        // RFC 8705 §3: the client certificate, when the app is served by node:https with requestCert.
+        req.socket,
+      ),
       policy,
     )
     if (pending instanceof Promise) {

@@ -13,7 +13,7 @@
 import type { preHandlerAsyncHookHandler, RouteOptions } from 'fastify'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier } from '../verifier.ts'
-import { failureBody, metadataRoute, rawHeaders, requestTarget } from './shared.ts'
+import { failureBody, metadataRoute, rawHeaders, requestTarget, SocketRequest } from './shared.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,12 +30,14 @@ declare module 'fastify' {
 export function requireToken(verifier: TokenVerifier, policy?: Policy): preHandlerAsyncHookHandler {
   return async (request, reply) => {
     const result = await verifier.verify(
-      {
-        method: request.method,
-        url: requestTarget(request.url),
+      new SocketRequest(
+        request.method,
+        requestTarget(request.url),
         // From the raw list: a repeated Authorization header stays visible (`headers` drops it).
-        headers: rawHeaders(request.raw.rawHeaders),
-      },
+        rawHeaders(request.raw.rawHeaders),
+        // RFC 8705 §3: the client certificate, with Fastify's `https: { requestCert: true }`.
+        request.raw.socket,
+      ),
       policy,
     )
     if (result.ok) {

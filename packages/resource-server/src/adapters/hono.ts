@@ -11,7 +11,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Policy, VerifiedToken } from '../policy.ts'
 import type { TokenVerifier } from '../verifier.ts'
-import { failureBody, metadataRoute, pathOf, requestTarget } from './shared.ts'
+import { failureBody, metadataRoute, pathOf, requestTarget, SocketRequest } from './shared.ts'
 
 /** The Hono environment `requireToken` provides: `c.get('auth')` is the verified token. */
 export type TokenEnv = { Variables: { auth: VerifiedToken } }
@@ -27,8 +27,13 @@ export function requireToken(
 ): MiddlewareHandler<TokenEnv> {
   return async (c, next) => {
     const result = await verifier.verify(
-      // A WHATWG Headers object joins a repeated Authorization header with ", ", which the core refuses.
-      { method: c.req.method, url: requestTarget(c.req.url), headers: c.req.raw.headers },
+      new SocketRequest(
+        c.req.method,
+        requestTarget(c.req.url),
+        // A WHATWG Headers object joins a repeated Authorization header with ", ", which the core refuses.
+        c.req.raw.headers,
+        nodeSocketOf(c.env),
+      ),
       policy,
     )
     if (result.ok) {
@@ -38,6 +43,17 @@ export function requireToken(
     }
     return c.json(failureBody(result), result.status, result.headers)
   }
+}
+
+/**
+ * RFC 8705 §3: the Node socket of the request under @hono/node-server, whose bindings hold the
+ * `IncomingMessage` as `incoming`; undefined on other runtimes (no certificate, then).
+ */
+function nodeSocketOf(env: unknown): unknown {
+  if (typeof env !== 'object' || env === null) return undefined
+  const incoming = (env as { readonly incoming?: unknown }).incoming
+  if (typeof incoming !== 'object' || incoming === null) return undefined
+  return (incoming as { readonly socket?: unknown }).socket
 }
 
 /**

@@ -19,7 +19,11 @@
  *
  * DPoP cannot be checked through this interface: `verifyAccessToken` receives the token string
  * only, without the request's method, URL or DPoP header. The token is therefore presented to the
- * core as a Bearer token, and a DPoP-bound token (`cnf.jkt`) is refused with invalid_token.
+ * core as a Bearer token, and a DPoP-bound token (`cnf.jkt`) is refused with invalid_token. For
+ * the same reason a certificate-bound token (RFC 8705 `cnf.x5t#S256`) is refused with
+ * invalid_token: no connection, so no client certificate, reaches the verifier (and no header
+ * either, with `mtls.certificateHeader`). A route that must accept them can be guarded by
+ * `requireToken` from `@keyhole/resource-server/express` instead of the SDK's middleware.
  *
  * The error classes are value imports (not `import type`): the SDK's middleware tells its
  * answers apart with `instanceof`.

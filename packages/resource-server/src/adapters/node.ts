@@ -30,6 +30,7 @@ import {
   pathOf,
   rawHeaders,
   requestTarget,
+  SocketRequest,
 } from './shared.ts'
 
 /**
@@ -112,13 +113,15 @@ function reportWarning(error: unknown): void {
   process.emitWarning(error instanceof Error ? error : String(error), 'KeyholeProtectWarning')
 }
 
-function requestOf(req: IncomingMessage) {
-  return {
-    method: req.method ?? 'GET',
-    url: requestTarget(req.url),
+function requestOf(req: IncomingMessage): SocketRequest {
+  return new SocketRequest(
+    req.method ?? 'GET',
+    requestTarget(req.url),
     // From the raw list: a repeated Authorization header stays visible (`req.headers` drops it).
-    headers: rawHeaders(req.rawHeaders),
-  }
+    rawHeaders(req.rawHeaders),
+    // RFC 8705 §3: the client certificate of a TLS connection (node:https with requestCert).
+    req.socket,
+  )
 }
 
 /** The token of a passed check; or the failure, written, and undefined. */

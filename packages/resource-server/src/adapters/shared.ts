@@ -2,6 +2,7 @@
  * What every adapter shares, framework-free: the failure body, the RFC 9728 route, and the
  * request URL the core is given. Internal to the adapters (not a package export).
  */
+import type { HeadersLike, RequestLike } from '../request.ts'
 import type { VerifyFailure } from '../verifier.ts'
 
 /** RFC 6750 §3 / RFC 6749 §5.2 style body of a failed request. */
@@ -101,5 +102,50 @@ class RawHeaderList {
       value = value === null ? (raw[i + 1] as string) : `${value}, ${raw[i + 1] as string}`
     }
     return value
+  }
+}
+
+/** What a Node TLS socket (node:tls TLSSocket, and HTTP/2's socket proxy) offers here. */
+interface PeerCertificateSource {
+  getPeerCertificate(detailed?: boolean): { readonly raw?: unknown } | null
+}
+
+/**
+ * The DER bytes of the client certificate of a Node socket: the TLS socket of an API that
+ * terminates TLS itself with `requestCert`. Undefined for a plain TCP socket or when the client
+ * sent none. The chain is not looked at (RFC 8705 §6.2): `rejectUnauthorized: false` is fine.
+ */
+export function peerCertificateOf(socket: unknown): Uint8Array | undefined {
+  if (
+    typeof socket !== 'object' ||
+    socket === null ||
+    typeof (socket as Partial<PeerCertificateSource>).getPeerCertificate !== 'function'
+  ) {
+    return undefined
+  }
+  // Without `detailed`: the peer's certificate only, not its issuers.
+  const raw = (socket as PeerCertificateSource).getPeerCertificate(false)?.raw
+  return raw instanceof Uint8Array && raw.length > 0 ? raw : undefined
+}
+
+/**
+ * The core's request shape for a request that arrived on a Node socket. `clientCertificate` is a
+ * getter, so the socket is asked (a call into OpenSSL) only for a certificate-bound token: a
+ * plain Bearer request pays nothing for it. A class, not an object literal with a closure: one
+ * small allocation per request.
+ */
+export class SocketRequest implements RequestLike {
+  readonly method: string
+  readonly url: string
+  readonly headers: HeadersLike
+  readonly #socket: unknown
+  constructor(method: string, url: string, headers: HeadersLike, socket: unknown) {
+    this.method = method
+    this.url = url
+    this.headers = headers
+    this.#socket = socket
+  }
+  get clientCertificate(): Uint8Array | undefined {
+    return peerCertificateOf(this.#socket)
   }
 }

@@ -38,9 +38,11 @@ import { hash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { JWK } from 'jose'
+import { certificateThumbprint } from '../mtls.ts'
 import { type CallerAuthMethod, createCallerAuthenticator, type TestClient } from './caller-auth.ts'
 import { createSigningKey, newId, type SigningAlg } from './signing.ts'
 
+export { certificateThumbprint } from '../mtls.ts'
 export type { CallerAuthMethod, TestClient } from './caller-auth.ts'
 export type { SigningAlg } from './signing.ts'
 
@@ -104,6 +106,11 @@ export interface IssueTokenOptions {
   readonly expiresIn?: number | null
   /** Confirmation (RFC 7800), e.g. `{ jkt }` for a DPoP-bound token. */
   readonly cnf?: Readonly<Record<string, unknown>>
+  /**
+   * Bind the token to this client certificate (RFC 8705 §3), PEM text or DER bytes: adds
+   * `"x5t#S256"` to `cnf`. For a JWT: `issueJwt({ cnf: { 'x5t#S256': certificateThumbprint(pem) } })`.
+   */
+  readonly certificate?: string | Uint8Array
   /** Default `Bearer` (`DPoP` when `cnf.jkt` is given). `null` leaves `token_type` out. */
   readonly tokenType?: string | null
   /**
@@ -525,12 +532,12 @@ export async function startTestAuthorizationServer(
       const expiresIn = o.expiresIn === undefined ? 3600 : o.expiresIn
       const exp = expiresIn === null ? undefined : iat + expiresIn
       const aud = o.aud === undefined ? audience : o.aud
+      const cnf =
+        o.certificate === undefined
+          ? o.cnf
+          : { ...o.cnf, 'x5t#S256': certificateThumbprint(o.certificate) }
       const tokenType =
-        o.tokenType === undefined
-          ? typeof o.cnf?.jkt === 'string'
-            ? 'DPoP'
-            : 'Bearer'
-          : o.tokenType
+        o.tokenType === undefined ? (typeof cnf?.jkt === 'string' ? 'DPoP' : 'Bearer') : o.tokenType
       const members: Record<string, unknown> = {
         iss: issuer,
         client_id: o.clientId ?? 'test-client',
@@ -541,7 +548,7 @@ export async function startTestAuthorizationServer(
         ...(o.scope === undefined ? {} : { scope: o.scope }),
         ...(o.sub === undefined ? {} : { sub: o.sub }),
         ...(tokenType === null ? {} : { token_type: tokenType }),
-        ...(o.cnf === undefined ? {} : { cnf: o.cnf }),
+        ...(cnf === undefined ? {} : { cnf }),
         ...o.extra,
       }
       return remember(`kt_${randomBytes(24).toString('base64url')}`, members, exp)
