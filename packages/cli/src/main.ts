@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { demoCommand } from './commands/demo.ts'
 import { hashSecretCommand } from './commands/hash-secret.ts'
+import { keysAddCommand } from './commands/keys-add.ts'
+import { collectAlgorithm, keysGenerateCommand, parseAlgorithm } from './commands/keys-generate.ts'
+import { keysListCommand } from './commands/keys-list.ts'
+import { keysRemoveCommand } from './commands/keys-remove.ts'
 import { serveCommand } from './commands/serve.ts'
 import { addClientOptions, addTokenTypeHint } from './commands/token-common.ts'
 import { collectResource, tokenGetCommand } from './commands/token-get.ts'
@@ -18,7 +22,7 @@ export function parsePort(value: string): number {
 const program = new Command()
   .name('keyhole')
   .description(
-    'OAuth 2.0 token introspection: run the authorization server, hash secrets, get, introspect and revoke tokens',
+    'OAuth 2.0 token introspection: run the authorization server, hash secrets, manage signing keys, get, introspect and revoke tokens',
   )
   .showHelpAfterError()
   // Usage errors exit 2, not commander's 1: `token introspect` exits 1 for an inactive token.
@@ -51,6 +55,46 @@ program
   .description('print the secretHash of a secret read from standard input, or of a new one')
   .option('-g, --generate', 'generate a new 256-bit secret and print it with its hash')
   .action(hashSecretCommand)
+
+const keys = program
+  .command('keys')
+  .description(
+    'manage the signing-key file (the signingKeys option): generate, add (rotate), list, remove',
+  )
+
+keys
+  .command('generate')
+  .description('create a new key file (mode 0600); never overwrites one')
+  .requiredOption('--out <file>', 'the key file to create')
+  .option(
+    '--alg <alg>',
+    'algorithm of a key, in file order; repeat for several (default: ES256, then RS256)',
+    collectAlgorithm,
+  )
+  .action(keysGenerateCommand)
+
+keys
+  .command('add')
+  .description('rotation step 1: put a new key first (it signs access tokens), keep the others')
+  .requiredOption('--file <file>', 'the key file')
+  .requiredOption('--alg <alg>', 'algorithm of the new key', parseAlgorithm)
+  .action(keysAddCommand)
+
+keys
+  .command('list')
+  .description('list kid, algorithm and role of each key; never prints private members')
+  .requiredOption('--file <file>', 'the key file')
+  .option('--json', 'print the public JWK Set, as jwks_uri serves it')
+  .action(keysListCommand)
+
+keys
+  .command('remove')
+  .description(
+    'rotation step 2: remove a key once the tokens it signed have expired (refuses the only key)',
+  )
+  .requiredOption('--file <file>', 'the key file')
+  .requiredOption('--kid <kid>', 'the kid of the key to remove')
+  .action(keysRemoveCommand)
 
 const token = program
   .command('token')
