@@ -58,7 +58,7 @@ export async function createAuthorizationServer(
   const logger = options.logger ?? createLogger({ level: config.log.level })
   const clock = options.clock ?? systemClock
   const verified = createVerifiedCredentials(config.clientAuthentication.verifiedCacheMs)
-  const store = forgettingOnSync(options.store ?? openStore(config.storage), verified)
+  const store = forgettingOnSync(options.store ?? (await openStore(config.storage)), verified)
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 })
   server.keepAliveTimeout = 65_000
   const revocationEvents = createRevocationEvents({

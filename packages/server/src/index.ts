@@ -14,10 +14,6 @@ export {
   type StorageConfig,
 } from './config.ts'
 export { createLogger, type Logger, type LogLevel } from './log.ts'
-export {
-  openPostgresStore,
-  type PostgresStoreOptions,
-} from './store/postgres/postgres-store.ts'
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts'
 export {
   type ClientRecord,
@@ -44,4 +40,4 @@ export {
   type SigningKeys,
 } from './tokens/signing-keys.ts'
 export { mintToken, tokenKindOf } from './tokens/token-format.ts'
-export type { TokenKind, TokenRecord } from './tokens/token-record.ts'
+export type { TokenConfirmation, TokenKind, TokenRecord } from './tokens/token-record.ts'

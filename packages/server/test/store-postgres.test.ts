@@ -13,13 +13,13 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
   type EpochSeconds,
-  openPostgresStore,
   type RevokedToken,
   type Store,
   StoreUnavailableError,
   type TokenHash,
   type TokenRecord,
 } from '@keyhole/server'
+import { openPostgresStore } from '@keyhole/server/postgres'
 import postgres from 'postgres'
 import {
   fixtureConfig,

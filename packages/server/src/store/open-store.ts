@@ -1,5 +1,4 @@
 import { ConfigError, type StorageConfig } from '../config.ts'
-import { openPostgresStore } from './postgres/postgres-store.ts'
 import { OwnerLockError, StoreInUseError } from './sqlite/owner-lock.ts'
 import { openSqliteStore } from './sqlite/sqlite-store.ts'
 import { type Store, StoreUnavailableError } from './store.ts'
@@ -11,9 +10,14 @@ import { type Store, StoreUnavailableError } from './store.ts'
  *
  * PostgreSQL connects on first use, so its problems (unreachable, refused, newer schema) surface
  * at the server's first store call: `storeStartError` turns them into the same kind of message.
+ * Its driver is an optional peer dependency, loaded only here and only for a PostgreSQL URL.
  */
-export function openStore(storage: StorageConfig): Store {
+export async function openStore(storage: StorageConfig): Promise<Store> {
   if (storage.kind === 'postgres') {
+    const { openPostgresStore } = await loadOptional(
+      () => import('./postgres/postgres-store.ts'),
+      'postgres',
+    )
     try {
       return openPostgresStore({ url: storage.url })
     } catch (err) {
@@ -44,4 +48,23 @@ export function openStore(storage: StorageConfig): Store {
  */
 export function storeStartError(err: unknown): unknown {
   return err instanceof StoreUnavailableError ? new ConfigError([`storage: ${err.message}`]) : err
+}
+
+/**
+ * A module that needs an optional peer dependency; when that package is not installed, a
+ * configuration problem that says what to install instead of a resolution stack trace.
+ */
+export async function loadOptional<T>(load: () => Promise<T>, dependency: string): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const message = err instanceof Error ? err.message : ''
+    if (code === 'ERR_MODULE_NOT_FOUND' && message.includes(`'${dependency}'`)) {
+      throw new ConfigError([
+        `storage: a PostgreSQL URL needs the ${dependency} package (npm install ${dependency}@3)`,
+      ])
+    }
+    throw err
+  }
 }
