@@ -8,6 +8,7 @@
  * verifiable for as long as it is in the file (rotation: docs/configuration.md).
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 
 /** Asymmetric algorithms only (RFC 8725 §3.1): never `none`, never a shared secret. */
@@ -180,7 +181,21 @@ export async function loadOrCreateSigningKeys(
   } finally {
     closeSync(fd)
   }
+  syncDirectory(dirname(file))
   return { keys: await importSigningKeys(jwks, `signingKeys (${file})`), created: true }
+}
+
+/** The new file's directory entry, synced too: a crash must not lose the name of a used key. */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(dir, 'r')
+    fsyncSync(fd)
+  } catch {
+    // Some file systems cannot sync a directory: the file is as durable as they make it.
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
 }
 
 async function parseKeyFile(text: string, file: string): Promise<SigningKeys> {
