@@ -42,6 +42,7 @@ const bare = bareTarget
 const keyhole = keyholeTarget({ requestLogs: false })
 const keyholeLogs = keyholeTarget({ requestLogs: true })
 const keyholePostgres = keyholeTarget({ requestLogs: false, storage: 'postgres' })
+const keyholeRedis = keyholeTarget({ requestLogs: false, throttles: 'redis' })
 const oidcProvider = oidcProviderTarget
 const minimal = minimalIntrospectionTarget
 const ALL_TARGETS: readonly Target[] = [
@@ -50,6 +51,7 @@ const ALL_TARGETS: readonly Target[] = [
   keyhole,
   keyholeLogs,
   keyholePostgres,
+  keyholeRedis,
   oidcProvider,
 ]
 const TARGETS = selectTargets(process.env.BENCH_TARGETS)
@@ -85,6 +87,12 @@ const REFERENCES = [
     id: 'postgresOverSqlite',
     label: 'reference: keyhole on PostgreSQL / on SQLite',
     of: keyholePostgres,
+    over: keyhole,
+  },
+  {
+    id: 'redisOverProcess',
+    label: 'reference: keyhole, throttles in Redis / in process',
+    of: keyholeRedis,
     over: keyhole,
   },
 ] as const

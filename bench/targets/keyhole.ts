@@ -3,13 +3,16 @@
  * file: one resource `orders`, one client. The load introspects one live access token as the
  * resource, authenticating with client_secret_basic on every request. A variant stores in a
  * PostgreSQL server on loopback that the bench starts itself (every introspection then reads
- * the database: no record is kept in memory when several servers share it).
+ * the database: no record is kept in memory when several servers share it). Another counts its
+ * throttles in a Redis server that the bench starts (the `redis` option: introspecting an active
+ * token must still make no Redis call).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { basicAuthorization } from '@keyhole/protocol'
+import { startRedis } from '../../conformance/support/redis.ts'
 import { sharedSigningKeys, startPostgres } from '../../packages/server/test/support/postgres.ts'
 import { clientCredentialsToken, expectActive, FORM_TYPE, type FormPost } from '../lib/http.ts'
 import { ROOT, spawnServer } from '../lib/process.ts'
@@ -26,6 +29,8 @@ export interface KeyholeTargetOptions {
   readonly requestLogs: boolean
   /** Where tokens live. Default `sqlite`. */
   readonly storage?: 'sqlite' | 'postgres'
+  /** Where the throttles count. Default in the process. */
+  readonly throttles?: 'process' | 'redis'
 }
 
 export function keyholeTarget(options: KeyholeTargetOptions): Target {
@@ -33,6 +38,13 @@ export function keyholeTarget(options: KeyholeTargetOptions): Target {
     return {
       id: 'keyhole-postgres',
       label: 'keyhole, PostgreSQL store',
+      start: () => startKeyhole(options),
+    }
+  }
+  if (options.throttles === 'redis') {
+    return {
+      id: 'keyhole-redis',
+      label: 'keyhole, throttles in Redis',
       start: () => startKeyhole(options),
     }
   }
@@ -49,11 +61,13 @@ async function startKeyhole(options: KeyholeTargetOptions): Promise<RunningTarge
   const clientSecret = randomBytes(32).toString('base64url')
   const configPath = join(dir, 'keyhole.json')
   const postgres = options.storage === 'postgres' ? await startPostgres() : undefined
+  const redis = options.throttles === 'redis' ? await startRedis() : undefined
   const config = {
     storage:
       postgres === undefined ? 'sqlite:./keyhole.db' : await postgres.createDatabase('keyhole'),
     // Required with PostgreSQL; beside the SQLite file it is created at first start.
     ...(postgres === undefined ? {} : { signingKeys: await sharedSigningKeys() }),
+    ...(redis === undefined ? {} : { redis: redis.url }),
     resources: [
       {
         id: 'orders',
@@ -77,6 +91,7 @@ async function startKeyhole(options: KeyholeTargetOptions): Promise<RunningTarge
   writeFileSync(configPath, JSON.stringify(config, null, 2))
   const cleanUp = async () => {
     await postgres?.stop()
+    await redis?.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 

@@ -20,6 +20,8 @@ export const OAUTH_ERROR_STATUS = {
   invalid_target: 400,
   // RFC 7009 §2.2.1
   unsupported_token_type: 400,
+  // RFC 9449 §5: a token request whose DPoP proof is missing (when required) or invalid
+  invalid_dpop_proof: 400,
   // RFC 6749 §4.1.2.1, used for the token endpoint's own failures too
   server_error: 500,
   temporarily_unavailable: 503,

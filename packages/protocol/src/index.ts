@@ -1,4 +1,5 @@
 export { basicAuthorization, formUrlEncode } from './client-secret-basic.ts'
+export { normalizeHtu } from './dpop.ts'
 export {
   errorBody,
   isOAuthError,

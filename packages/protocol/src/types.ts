@@ -45,6 +45,8 @@ export interface AuthorizationServerMetadata {
   readonly introspection_endpoint_auth_signing_alg_values_supported?: readonly string[]
   /** RFC 9701 §7: algorithms a JWT introspection answer may be signed with. */
   readonly introspection_signing_alg_values_supported?: readonly string[]
+  /** RFC 9449 §5.1: the JWS algorithms accepted in DPoP proofs (DPoP-bound tokens offered). */
+  readonly dpop_signing_alg_values_supported?: readonly string[]
   /** Keyhole's revocation event stream (docs/revocation-events.md); an RFC 8414 §2 extension. */
   readonly keyhole_revocation_events_endpoint?: string
   readonly [extension: string]: unknown

@@ -8,6 +8,7 @@
  * b64url(SHA-256(token)); JWK thumbprint (RFC 7638) = cnf.jkt.
  */
 import { createHash } from 'node:crypto'
+import { normalizeHtu } from '@keyhole/protocol'
 import {
   calculateJwkThumbprint,
   compactVerify,
@@ -60,8 +61,10 @@ const REPLAY_CACHE_SIZE = 100_000
 /** RFC 7517 / RFC 7518 §6: members that only a private (or symmetric) key has. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv']
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
-const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:/
+
+/** RFC 9449 §4.3 step 9: one normalization for `htu`, shared with the authorization server. */
+export { normalizeHtu }
 
 const proofError = (description: string): DpopOutcome => ({
   ok: false,
@@ -82,27 +85,6 @@ export function accessTokenHash(token: string): string {
 /** RFC 7638 JWK SHA-256 thumbprint: the `jkt` of RFC 9449 §6.1. */
 export function jwkThumbprint(jwk: JWK): Promise<string> {
   return calculateJwkThumbprint(jwk, 'sha256')
-}
-
-/**
- * An http(s) URI without query and fragment, normalized per RFC 3986 §6.2.2 and §6.2.3 (RFC 9449
- * §4.3 step 9). WHATWG URL parsing already lower-cases scheme and host, drops the default port,
- * turns an empty path into "/" and removes dot segments; what is left is percent-encoding: hex
- * digits upper-cased, unreserved characters decoded (§6.2.2.1-2). Undefined if not http(s).
- */
-export function normalizeHtu(uri: string | URL): string | undefined {
-  let url: URL
-  try {
-    url = typeof uri === 'string' ? new URL(uri) : uri
-  } catch {
-    return undefined
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined
-  const path = url.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
-    const char = String.fromCharCode(Number.parseInt(hex, 16))
-    return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`
-  })
-  return `${url.protocol}//${url.host}${path}`
 }
 
 function originOf(value: string, where: string): string {

@@ -22,7 +22,7 @@ import type { Route } from './http/types.ts'
 import { createLogger, describeError, type Logger } from './log.ts'
 import { openStore, storeStartError } from './store/open-store.ts'
 import type { Store } from './store/store.ts'
-import { createRateLimiter } from './throttle/rate-limiter.ts'
+import { openThrottles, type Throttles } from './throttle/throttles.ts'
 import {
   GENERATED_ALGORITHMS,
   generateSigningJwk,
@@ -66,8 +66,10 @@ export async function createAuthorizationServer(
   })
   let stopRevocationFeed: (() => Promise<void>) | undefined
   let signingKeys: SigningKeys
+  let throttles: Throttles | undefined
   try {
     signingKeys = await openSigningKeys(config, logger)
+    throttles = await openThrottles(config, logger)
     await store.syncPrincipals('config', [...config.resources, ...config.clients])
     // A store that several servers share tells every server of every revocation, whichever
     // server made it (this one included: the revocation endpoint then leaves publishing to the
@@ -91,6 +93,7 @@ export async function createAuthorizationServer(
   } catch (err) {
     // A start that fails (the port taken, a config the store refuses) leaves no file open.
     await stopRevocationFeed?.()
+    await throttles?.close()
     if (options.store === undefined) await store.close()
     // A database that cannot be reached or used is named like any other storage problem.
     throw storeStartError(err)
@@ -112,7 +115,7 @@ export async function createAuthorizationServer(
     logger,
     auth: {
       store,
-      failedAuth: createRateLimiter(config.throttle.failedAuth),
+      failedAuth: throttles.failedAuth,
       tolerateRawBasic: config.clientAuthentication.tolerateRawBasic,
       // The realm is a quoted-string (RFC 9110 §11.6.1): drop what would end it early.
       realm: issuer.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, ''),
@@ -121,7 +124,7 @@ export async function createAuthorizationServer(
       clock,
       logger,
     },
-    inactiveIntrospection: createRateLimiter(config.throttle.inactiveIntrospection),
+    inactiveIntrospection: throttles.inactiveIntrospection,
     revocationEvents,
     signingKeys,
   }
@@ -141,7 +144,7 @@ export async function createAuthorizationServer(
       path: `${issuerPath}/token`,
       repeatable: ['resource'],
       noStore: true,
-      handle: tokenEndpoint(deps),
+      handle: tokenEndpoint(deps, endpoints.token),
     },
     {
       method: 'GET',
@@ -237,6 +240,7 @@ export async function createAuthorizationServer(
         // Requests in flight get this long to finish; then their connections are cut.
         setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref()
       })
+      await throttles?.close()
       if (options.store === undefined) await store.close()
       logger.flush?.()
     },

@@ -13,6 +13,7 @@ import type { LogLevel } from './log.ts'
 import { isPostgresUrl, parsePostgresUrl } from './store/postgres/postgres-url.ts'
 import type { ClientRecord, ResourceRecord } from './store/store.ts'
 import type { RateLimit } from './throttle/rate-limiter.ts'
+import { parseRedisUrl, type RedisConfig } from './throttle/redis-url.ts'
 import { hashSecret, isSecretHash } from './tokens/hash.ts'
 import { SIGNING_ALGORITHMS } from './tokens/signing-keys.ts'
 
@@ -89,6 +90,11 @@ const ClientSchema = v.strictObject({
   accessTokenTtl: v.optional(Seconds(86_400), 600),
   /** `opaque` (kh_at_ tokens) or `jwt` (RFC 9068, signed by the first key). Default opaque. */
   accessTokenFormat: v.optional(v.picklist(['opaque', 'jwt']), 'opaque'),
+  /**
+   * RFC 9449 §5.2 `dpop_bound_access_tokens`: refuse its token requests that carry no DPoP proof.
+   * Default false: a proof, when sent, binds the token either way.
+   */
+  dpopBoundAccessTokens: v.optional(v.boolean(), false),
 })
 
 /** An IP address, or a CIDR range with a prefix length that fits its family. */
@@ -131,6 +137,11 @@ const ConfigSchema = v.strictObject({
    * ignored, since any client could send it.
    */
   trustedProxies: v.optional(v.array(ProxyAddress), []),
+  /**
+   * `redis://:password@host:6379/0` (`rediss://` for TLS): the throttles count there, shared by
+   * every server that names the same Redis. Default none: each server counts in its own memory.
+   */
+  redis: v.optional(v.string()),
   limits: v.optional(
     v.strictObject({
       /** Largest request body, in bytes. Default 16384. */
@@ -232,6 +243,8 @@ export interface ServerConfig {
   readonly trustedProxies: readonly string[]
   readonly limits: { readonly bodyBytes: number; readonly revocationStreamsPerResource: number }
   readonly throttle: { readonly failedAuth: RateLimit; readonly inactiveIntrospection: RateLimit }
+  /** Where the throttles count, shared; undefined: in this process. The URL is never quoted. */
+  readonly redis: RedisConfig | undefined
   readonly features: {
     readonly introspection: boolean
     readonly revocation: { readonly enabled: boolean; readonly accessTokens: boolean }
@@ -442,14 +455,23 @@ export function parseConfig(
       scopes: [...new Set(c.scopes)],
       accessTokenTtl: c.accessTokenTtl,
       accessTokenFormat: c.accessTokenFormat,
+      dpopBoundAccessTokens: c.dpopBoundAccessTokens,
       source: 'config',
     }
   })
 
   const signingKeys = signingKeysOf(raw.signingKeys, storage, baseDir)
   if (typeof signingKeys === 'string') problems.push(`signingKeys: ${signingKeys}`)
+  // Checked here, connected to at start; the problem never quotes the URL (a password).
+  const redis = raw.redis === undefined ? undefined : parseRedisUrl(raw.redis)
+  if (typeof redis === 'string') problems.push(`redis: ${redis}`)
 
-  if (problems.length > 0 || typeof storage === 'string' || typeof signingKeys === 'string') {
+  if (
+    problems.length > 0 ||
+    typeof storage === 'string' ||
+    typeof signingKeys === 'string' ||
+    typeof redis === 'string'
+  ) {
     throw new ConfigError(problems)
   }
 
@@ -470,6 +492,7 @@ export function parseConfig(
     trustedProxies: raw.trustedProxies,
     limits: raw.limits,
     throttle: raw.throttle,
+    redis,
     features: raw.features,
     clientAuthentication: raw.clientAuthentication,
     log: raw.log,

@@ -57,6 +57,7 @@ function client(id: string, scopes: string[], source: 'config' | 'cli' = 'config
     scopes,
     accessTokenTtl: 300,
     accessTokenFormat: 'opaque',
+    dpopBoundAccessTokens: false,
     source,
   }
 }
@@ -76,6 +77,7 @@ export function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
     expiresAt: at(1_800_000_300),
     revokedAt: null,
     grantId: randomUUID(),
+    cnf: null,
     ...overrides,
   }
 }
@@ -105,7 +107,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
         ...resource('orders', ['orders:read']),
         introspectionSignedResponseAlg: 'ES256',
       }
-      const shop = { ...client('shop', ['orders:read']), accessTokenFormat: 'jwt' as const }
+      const shop = {
+        ...client('shop', ['orders:read']),
+        accessTokenFormat: 'jwt' as const,
+        // RFC 9449 §5.2 dpop_bound_access_tokens
+        dpopBoundAccessTokens: true,
+      }
       await store.syncPrincipals('config', [orders, shop])
       assert.deepEqual(await store.findPrincipal('orders'), orders)
       assert.deepEqual(await store.findPrincipal('shop'), shop)
@@ -115,6 +122,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       ])
       const again = await store.findPrincipal('shop')
       assert.equal(again?.kind === 'client' && again.accessTokenFormat, 'opaque')
+      assert.equal(again?.kind === 'client' && again.dpopBoundAccessTokens, false)
       const listed = await store.listResources()
       assert.equal(listed[0]?.introspectionSignedResponseAlg, 'RS256')
     })
@@ -143,6 +151,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const record = token()
       await store.insertToken(record)
       assert.deepEqual(await store.findToken(record.hash), record)
+    })
+
+    test('a DPoP-bound token is found with its confirmation (RFC 9449 §6: cnf.jkt), a Bearer one without', async () => {
+      const bound = token({ cnf: { jkt: randomBytes(32).toString('base64url') } })
+      const bearer = token()
+      await store.insertToken(bound)
+      await store.insertToken(bearer)
+      assert.deepEqual(await store.findToken(bound.hash), bound)
+      assert.equal((await store.findToken(bearer.hash))?.cnf, null)
+      // Read again (from memory, where a store keeps records) and after a revocation.
+      assert.deepEqual((await store.findToken(bound.hash))?.cnf, bound.cnf)
+      await store.revokeGrant(bound.hash, at(1_800_000_100))
+      assert.deepEqual(await store.findToken(bound.hash), { ...bound, revokedAt: 1_800_000_100 })
     })
 
     test('an unknown hash finds nothing', async () => {
@@ -234,11 +255,14 @@ export function storeContract(name: string, factory: StoreFactory): void {
     test('acknowledged writes survive a restart', async () => {
       const record = token()
       await store.insertToken(record)
+      const bound = token({ cnf: { jkt: randomBytes(32).toString('base64url') } })
+      await store.insertToken(bound)
       const revoked = token()
       await store.insertToken(revoked)
       await store.revokeGrant(revoked.hash, at(1_800_000_050))
       store = await factory.reopen(store)
       assert.deepEqual(await store.findToken(record.hash), record)
+      assert.deepEqual(await store.findToken(bound.hash), bound)
       assert.equal((await store.findToken(revoked.hash))?.revokedAt, 1_800_000_050)
       assert.equal((await store.findPrincipal('orders'))?.kind, 'resource')
     })

@@ -21,12 +21,15 @@ import {
 } from '@keyhole/server'
 import { openPostgresStore } from '@keyhole/server/postgres'
 import postgres from 'postgres'
+import { dpopKey, dpopProof, dpopTokenRequest } from '../../../conformance/support/dpop.ts'
 import {
   fixtureConfig,
   getToken,
   introspect,
   KEYHOLE_BIN,
+  ORDERS,
   ORDERS_AUD,
+  post,
   type RunningServer,
   revoke,
   SHOP,
@@ -161,6 +164,32 @@ describe('postgres store: a database several servers share', () => {
     }
   })
 
+  test('a database of schema 3 is migrated to 4: its tokens read as Bearer, bound ones round-trip', async () => {
+    const url = await pg.createDatabase('schema3')
+    const old = record({ expiresAt: at(3_000_000_000) })
+    const first = openPostgresStore({ url })
+    try {
+      await first.insertToken(old)
+    } finally {
+      await first.close()
+    }
+    // Schema 3 as released: no jkt column (RFC 9449 cnf.jkt came with schema 4).
+    await admin(url, (sql) =>
+      sql.unsafe('ALTER TABLE tokens DROP COLUMN jkt; UPDATE keyhole_schema SET version = 3'),
+    )
+    const store = openPostgresStore({ url })
+    try {
+      assert.deepEqual(await store.findToken(old.hash), old)
+      const bound = record({ cnf: { jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' } })
+      await store.insertToken(bound)
+      assert.deepEqual(await store.findToken(bound.hash), bound)
+      const version = await admin(url, (sql) => sql`SELECT version FROM keyhole_schema`)
+      assert.deepEqual([...version], [{ version: SCHEMA_VERSION }])
+    } finally {
+      await store.close()
+    }
+  })
+
   test('a password in the URL never appears in an error', async () => {
     const password = 'hunter2-never-shown'
     const port = await closedPort()
@@ -287,6 +316,7 @@ describe('postgres store: a database several servers share', () => {
           grantTypes: ['client_credentials'],
           scopes: [],
           accessTokenFormat: 'opaque',
+          dpopBoundAccessTokens: false,
           accessTokenTtl: 60,
           source: 'cli',
         },
@@ -525,6 +555,43 @@ describe('keyhole serve: two servers on one PostgreSQL database', () => {
     } finally {
       stream.close()
     }
+  })
+})
+
+describe('keyhole serve: two servers behind one issuer share DPoP proof replay protection', () => {
+  // One issuer, as behind a load balancer: a proof's htu names the published token endpoint, so
+  // it is good at either server, and only the store can tell a replay (RFC 9449 §11.1, D-11).
+  const issuer = 'https://keyhole.example.test'
+  let a: RunningServer
+  let b: RunningServer
+  before(async () => {
+    const storage = await pg.createDatabase('dpop')
+    const signingKeys = await sharedSigningKeys()
+    a = await startServer(fixtureConfig({ storage, signingKeys, issuer }))
+    b = await startServer(fixtureConfig({ storage, signingKeys, issuer }))
+  })
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()])
+  })
+
+  test('D-11 a DPoP proof used at one server is refused at the other', async () => {
+    const key = await dpopKey('ES256')
+    const proof = await dpopProof(key, `${issuer}/token`)
+    const first = await dpopTokenRequest(`${a.url}/token`, { client: SHOP, dpop: proof })
+    assert.equal(first.status, 200, first.text)
+    assert.equal(first.json().token_type, 'DPoP')
+    const replay = await dpopTokenRequest(`${b.url}/token`, { client: SHOP, dpop: proof })
+    assert.equal(replay.status, 400, replay.text)
+    assert.equal(replay.json().error, 'invalid_dpop_proof')
+    // A fresh proof is good at the second server, and its token introspects there with cnf.jkt.
+    const fresh = await dpopTokenRequest(`${b.url}/token`, {
+      client: SHOP,
+      dpop: await dpopProof(key, `${issuer}/token`),
+    })
+    assert.equal(fresh.status, 200, fresh.text)
+    const token = fresh.json<{ access_token: string }>().access_token
+    const answer = await post(`${a.url}/introspect`, { basic: ORDERS, form: { token } })
+    assert.deepEqual(answer.json().cnf, { jkt: key.jkt })
   })
 })
 

@@ -123,13 +123,16 @@ export async function authenticateCaller(
   if (known !== undefined) return ok(known.caller)
 
   // Guesses from a throttled address or at a throttled client id are refused before any secret
-  // is looked at (RFC 6749 §2.3.1 brute force). Credentials that passed a check before are not
+  // is looked at (RFC 6749 §2.3.1 brute force); a shared throttle asks Redis here, which only
+  // credentials not seen to pass pay for. Credentials that passed a check before are not
   // guesses: they are checked again below, whatever the throttle says (verified-credentials.ts).
-  const ipKey = `ip:${req.remoteAddress}`
-  const clientKey = `client:${throttleId(clientIds[0] as string)}@${req.remoteAddress}`
+  const throttleKeys = [
+    `ip:${req.remoteAddress}`,
+    `client:${throttleId(clientIds[0] as string)}@${req.remoteAddress}`,
+  ]
   const trusted = deps.verified.known(key)
   if (!trusted) {
-    const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
+    const wait = await deps.failedAuth.check(throttleKeys)
     if (wait > 0) return fail(throttled(wait))
   }
 
@@ -150,8 +153,8 @@ export async function authenticateCaller(
     }
   }
   if (trusted) deps.verified.forget(key)
-  deps.failedAuth.hit(ipKey)
-  deps.failedAuth.hit(clientKey)
+  // Counted before the answer, so that a retry at another server sharing the count sees it.
+  await deps.failedAuth.hit(throttleKeys)
   return invalidClient(deps, 'client authentication failed')
 }
 
@@ -167,9 +170,11 @@ async function authenticateAssertion(
   const read = readClientAssertion(req.form)
   if (!read.ok) return fail(withChallenge(read.error, deps))
   const assertion = read.value
-  const ipKey = `ip:${req.remoteAddress}`
-  const clientKey = `client:${throttleId(assertion.clientId)}@${req.remoteAddress}`
-  const wait = Math.max(deps.failedAuth.retryAfter(ipKey), deps.failedAuth.retryAfter(clientKey))
+  const throttleKeys = [
+    `ip:${req.remoteAddress}`,
+    `client:${throttleId(assertion.clientId)}@${req.remoteAddress}`,
+  ]
+  const wait = await deps.failedAuth.check(throttleKeys)
   if (wait > 0) return fail(throttled(wait))
 
   const now = deps.clock.now()
@@ -197,8 +202,7 @@ async function authenticateAssertion(
       problem = 'replay'
     }
   }
-  deps.failedAuth.hit(ipKey)
-  deps.failedAuth.hit(clientKey)
+  await deps.failedAuth.hit(throttleKeys)
   // A replayed assertion had a valid signature: captured, or a client that retries with the same
   // one. Either way the operator wants to know.
   deps.logger.log(problem === 'replay' ? 'warn' : 'debug', 'client assertion refused', {

@@ -78,8 +78,11 @@ export function introspectionEndpoint(deps: IntrospectionDeps): Endpoint {
       // server passes on whatever its own callers send, so counting them would let anyone who can
       // reach an API spend its budget and cut it off from introspection (the checksum is a
       // public CRC-32, as secret scanners need). Guessing a 256-bit token is hopeless anyway.
+      // Counted before answering: a shared count (Redis) may say here that other servers spent the
+      // caller's budget, and then this answer is withheld like every other one (429).
       if (record !== undefined && meantFor(principal, record)) {
-        deps.inactiveIntrospection.hit(scanKey)
+        const wait = await deps.inactiveIntrospection.hit([scanKey])
+        if (wait > 0) return throttled(wait)
       }
       return asJwt ? signedAnswer(deps, principal, INACTIVE) : json(200, INACTIVE)
     }
@@ -159,7 +162,9 @@ function visibleTo(caller: Principal, record: TokenRecord, issuer: string) {
     active: true,
     scope: scopes.length > 0 ? scopes.join(' ') : undefined,
     client_id: record.clientId,
-    token_type: record.kind === 'access_token' ? 'Bearer' : undefined,
+    // RFC 9449 §6.2 (checklist D-02): a DPoP-bound token's token_type is DPoP.
+    token_type:
+      record.kind !== 'access_token' ? undefined : record.cnf === null ? 'Bearer' : 'DPoP',
     exp: record.expiresAt,
     iat: record.issuedAt,
     nbf: record.notBefore,
@@ -167,5 +172,8 @@ function visibleTo(caller: Principal, record: TokenRecord, issuer: string) {
     aud: audience,
     iss: issuer,
     jti: record.jti,
+    // RFC 9449 §6.2 (D-01): the key a resource server checks the DPoP proof against. The record's
+    // own object: nothing is built for it, and nothing at all for a Bearer token.
+    cnf: record.cnf ?? undefined,
   }
 }

@@ -7,6 +7,7 @@ import { ASSERTION_ALGORITHMS } from '../client-auth/client-jwks.ts'
 import { AUTH_METHODS } from '../client-auth/credentials.ts'
 import type { Deps } from '../deps.ts'
 import { type Endpoint, json } from '../http/types.ts'
+import { DPOP_ALGORITHMS } from '../tokens/dpop-proof.ts'
 
 export interface MetadataInput {
   readonly issuer: string
@@ -36,6 +37,8 @@ export function buildMetadata(input: MetadataInput): AuthorizationServerMetadata
     token_endpoint_auth_methods_supported: AUTH_METHODS,
     // §2: the algorithms of private_key_jwt assertions (RFC 7523), asymmetric only (RFC 8725 §3.2).
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    // RFC 9449 §5.1: the token endpoint binds tokens to DPoP proofs signed with these.
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
     ...(endpoints.revocation === undefined
       ? {}
       : {

@@ -4,7 +4,8 @@
  * Granted scopes: the `scope` parameter (each must be allowed to the client), or by default every
  * scope the client is allowed — narrowed to the resources named by `resource` when there are any.
  * Audience: the resources named by `resource`, or else the resources that own the granted scopes.
- * No refresh token (§4.4.3: SHOULD NOT).
+ * No refresh token (§4.4.3: SHOULD NOT). A token request with a valid DPoP proof (token.ts) gets a
+ * token bound to the proof's key (RFC 9449 §5, §6).
  */
 import { randomUUID } from 'node:crypto'
 import { oauthError } from '@keyhole/protocol'
@@ -18,12 +19,13 @@ import { tokenHash } from '../tokens/hash.ts'
 import { signJwtAccessToken } from '../tokens/jwt-access-token.ts'
 import { parseScope } from '../tokens/scope.ts'
 import { mintToken } from '../tokens/token-format.ts'
-import type { TokenRecord } from '../tokens/token-record.ts'
+import type { TokenConfirmation, TokenRecord } from '../tokens/token-record.ts'
 
 export async function clientCredentialsGrant(
   form: FormParams,
   client: ClientRecord,
   deps: Pick<Deps, 'store' | 'clock' | 'issuer' | 'signingKeys'>,
+  cnf: TokenConfirmation | null,
 ): Promise<EndpointResult> {
   // RFC 8707 §2: each resource is an absolute URI without a fragment, and one the AS knows.
   const registered = await deps.store.listResources()
@@ -97,6 +99,7 @@ export async function clientCredentialsGrant(
     expiresAt: (now + client.accessTokenTtl) as EpochSeconds,
     revokedAt: null,
     grantId: randomUUID(),
+    cnf,
   }
   // Either way only the token's hash is stored: a JWT access token (RFC 9068) is introspected and
   // revoked exactly like an opaque one.
@@ -108,7 +111,8 @@ export async function clientCredentialsGrant(
   // RFC 6749 §5.1; scope is always returned, so the client never has to guess what it got.
   return json(200, {
     access_token: token,
-    token_type: 'Bearer',
+    // RFC 9449 §5: DPoP MUST be the token_type of a DPoP-bound token.
+    token_type: cnf === null ? 'Bearer' : 'DPoP',
     expires_in: client.accessTokenTtl,
     scope: granted.join(' '),
   })

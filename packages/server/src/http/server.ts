@@ -54,6 +54,8 @@ interface RequestHeaders {
   readonly contentTypes: readonly string[]
   readonly authorizations: readonly string[]
   readonly accepts: readonly string[]
+  /** RFC 9449 §4.1: DPoP proofs (the token endpoint binds tokens with one). */
+  readonly dpops: readonly string[]
   /** Read only when proxies are trusted. */
   readonly forwardedFor: readonly string[]
 }
@@ -183,6 +185,7 @@ export function createRequestListener(options: HttpOptions): RequestListener {
         path,
         authorizations: headers.authorizations,
         accepts: headers.accepts,
+        dpops: headers.dpops,
         form,
         remoteAddress: clientAddress(
           req.socket.remoteAddress ?? '',
@@ -210,13 +213,14 @@ export function createRequestListener(options: HttpOptions): RequestListener {
 }
 
 /**
- * Content-Type, Authorization and Accept (and X-Forwarded-For when proxies are trusted), every value of
- * each (names compared as node lower-cases them).
+ * Content-Type, Authorization, Accept and DPoP (and X-Forwarded-For when proxies are trusted), every
+ * value of each (names compared as node lower-cases them).
  */
 function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders {
   let contentTypes: string[] | undefined
   let authorizations: string[] | undefined
   let accepts: string[] | undefined
+  let dpops: string[] | undefined
   let forwardedFor: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -229,6 +233,9 @@ function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders
     } else if (name.length === 6 && name.toLowerCase() === 'accept') {
       accepts ??= []
       accepts.push(raw[i + 1] as string)
+    } else if (name.length === 4 && name.toLowerCase() === 'dpop') {
+      dpops ??= []
+      dpops.push(raw[i + 1] as string)
     } else if (forwarded && name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
       forwardedFor ??= []
       forwardedFor.push(raw[i + 1] as string)
@@ -238,6 +245,7 @@ function readHeaders(raw: readonly string[], forwarded: boolean): RequestHeaders
     contentTypes: contentTypes ?? NONE,
     authorizations: authorizations ?? NONE,
     accepts: accepts ?? NONE,
+    dpops: dpops ?? NONE,
     forwardedFor: forwardedFor ?? NONE,
   }
 }

@@ -9,6 +9,8 @@ export interface EndpointRequest {
   readonly authorizations: readonly string[]
   /** Every Accept header value, in order (RFC 9701 §4 asks for a JWT answer with it). */
   readonly accepts: readonly string[]
+  /** Every DPoP header value, in order: more than one is an invalid proof (RFC 9449 §4.3). */
+  readonly dpops: readonly string[]
   readonly form: FormParams
   readonly remoteAddress: string
 }

@@ -8,17 +8,19 @@ import type { AccessTokenFormat, Principal } from './store.ts'
 export interface PrincipalSettings {
   readonly accessTokenFormat: AccessTokenFormat
   readonly introspectionSignedResponseAlg: string | undefined
+  readonly dpopBoundAccessTokens: boolean
 }
 
 export const DEFAULT_SETTINGS: PrincipalSettings = Object.freeze({
   accessTokenFormat: 'opaque',
   introspectionSignedResponseAlg: undefined,
+  dpopBoundAccessTokens: false,
 })
 
 export function settingsJson(p: Principal): string {
   return JSON.stringify(
     p.kind === 'client'
-      ? { accessTokenFormat: p.accessTokenFormat }
+      ? { accessTokenFormat: p.accessTokenFormat, dpopBoundAccessTokens: p.dpopBoundAccessTokens }
       : { introspectionSignedResponseAlg: p.introspectionSignedResponseAlg },
   )
 }
@@ -39,5 +41,6 @@ export function readSettings(value: unknown): PrincipalSettings {
       typeof o.introspectionSignedResponseAlg === 'string'
         ? o.introspectionSignedResponseAlg
         : DEFAULT_SETTINGS.introspectionSignedResponseAlg,
+    dpopBoundAccessTokens: o.dpopBoundAccessTokens === true,
   }
 }

@@ -23,6 +23,11 @@ export interface ClientRecord {
   readonly accessTokenTtl: number
   /** Opaque `kh_at_` tokens, or RFC 9068 JWTs signed by the server's first key. */
   readonly accessTokenFormat: AccessTokenFormat
+  /**
+   * RFC 9449 §5.2 `dpop_bound_access_tokens`: the client always uses DPoP, so a token request
+   * without a DPoP proof is refused. False: a proof binds the token when one is sent.
+   */
+  readonly dpopBoundAccessTokens: boolean
   readonly source: PrincipalSource
 }
 
@@ -136,10 +141,11 @@ export interface Store {
   deleteExpiredTokens(before: EpochSeconds): Promise<number>
 
   /**
-   * RFC 7523 §3 (7), OIDC Core §9: a client assertion's `jti` is used once. Records `key` (SHA-256
-   * of the client id and the jti, never the jti itself) as used until `expiresAt`, atomically:
-   * true when this call took it, false when it is in use (also by another server sharing the
-   * store). An id whose use expired before `now` may be taken again.
+   * RFC 7523 §3 (7), OIDC Core §9: a client assertion's `jti` is used once; so is a DPoP proof's
+   * (RFC 9449 §11.1), under keys of its own. Records `key` (a SHA-256 of what identifies the JWT,
+   * never the jti itself) as used until `expiresAt`, atomically: true when this call took it,
+   * false when it is in use (also by another server sharing the store). An id whose use expired
+   * before `now` may be taken again.
    */
   claimAssertionId(key: string, expiresAt: EpochSeconds, now: EpochSeconds): Promise<boolean>
 

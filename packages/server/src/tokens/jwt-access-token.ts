@@ -16,18 +16,20 @@ export const JWT_ACCESS_TOKEN_TYPE = 'at+jwt'
 const MAX_JWT_LENGTH = 8_192
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
-/** RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope when granted (§2.2.3). */
+/**
+ * RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope when granted (§2.2.3); `cnf.jkt`
+ * when DPoP-bound (RFC 9449 §6.1).
+ */
 export function signJwtAccessToken(
   record: Omit<TokenRecord, 'hash'>,
   issuer: string,
   key: SigningKey,
 ): Promise<string> {
+  const claims: Record<string, unknown> = { client_id: record.clientId }
+  if (record.scopes.length > 0) claims.scope = record.scopes.join(' ')
+  if (record.cnf !== null) claims.cnf = { jkt: record.cnf.jkt }
   return (
-    new SignJWT(
-      record.scopes.length > 0
-        ? { client_id: record.clientId, scope: record.scopes.join(' ') }
-        : { client_id: record.clientId },
-    )
+    new SignJWT(claims)
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: JWT_ACCESS_TOKEN_TYPE })
       .setIssuer(issuer)
       .setSubject(record.sub)

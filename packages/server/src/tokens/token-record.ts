@@ -19,6 +19,14 @@ export interface TokenRecord {
   readonly revokedAt: EpochSeconds | null
   /** Tokens of one grant are revoked together (RFC 7009 §2.1). */
   readonly grantId: string
+  /** RFC 9449 §6 / RFC 7800: the key a DPoP-bound token is bound to; null for a Bearer token. */
+  readonly cnf: TokenConfirmation | null
+}
+
+/** RFC 7800 `cnf`, with the one confirmation method Keyhole binds tokens by. */
+export interface TokenConfirmation {
+  /** RFC 9449 §6.1: base64url of the RFC 7638 SHA-256 thumbprint of the DPoP public key. */
+  readonly jkt: string
 }
 
 /** RFC 7662 §4: every applicable check (revocation, expiry, not-before). Policy is checked by the caller. */

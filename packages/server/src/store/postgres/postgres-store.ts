@@ -48,7 +48,7 @@ export interface PostgresStoreOptions {
   readonly listenerCheckMs?: number
 }
 
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -95,6 +95,10 @@ const MIGRATIONS: Record<number, string> = {
     );
     CREATE INDEX used_assertions_expires_at ON used_assertions (expires_at);
   `,
+  // RFC 9449 §6: the JWK thumbprint a DPoP-bound token is bound to (cnf.jkt); NULL: Bearer (a
+  // nullable column without a default: no table rewrite). Used DPoP proof ids share
+  // used_assertions, under keys of their own (tokens/dpop-proof.ts).
+  4: 'ALTER TABLE tokens ADD COLUMN jkt text;',
 }
 
 /** The channel revocations are told on. */
@@ -145,6 +149,7 @@ interface TokenRow {
   expires_at: string
   revoked_at: string | null
   grant_id: string
+  jkt: string | null
 }
 
 interface RevokedRow {
@@ -176,6 +181,7 @@ function principalOf(row: PrincipalRow): Principal {
     scopes: row.scopes,
     accessTokenTtl: row.access_token_ttl ?? 0,
     accessTokenFormat: settings.accessTokenFormat,
+    dpopBoundAccessTokens: settings.dpopBoundAccessTokens,
     source: row.source,
   }
 }
@@ -194,6 +200,7 @@ function tokenRecordOf(hash: TokenHash, row: TokenRow): TokenRecord {
     expiresAt: Number(row.expires_at) as EpochSeconds,
     revokedAt: row.revoked_at === null ? null : (Number(row.revoked_at) as EpochSeconds),
     grantId: row.grant_id,
+    cnf: row.jkt === null ? null : { jkt: row.jkt },
   }
 }
 
@@ -385,10 +392,11 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       await serve(
         () => sql`
         INSERT INTO tokens (hash, kind, jti, client_id, sub, scopes, audience, issued_at,
-          not_before, expires_at, revoked_at, grant_id)
+          not_before, expires_at, revoked_at, grant_id, jkt)
         VALUES (${r.hash}, ${r.kind}, ${r.jti}, ${r.clientId}, ${r.sub},
           ${r.scopes as string[]}::text[], ${r.audience as string[]}::text[], ${r.issuedAt},
-          ${r.notBefore}, ${r.expiresAt}, ${r.revokedAt}, ${r.grantId})`,
+          ${r.notBefore}, ${r.expiresAt}, ${r.revokedAt}, ${r.grantId},
+          ${r.cnf === null ? null : r.cnf.jkt})`,
       )
     },
 
@@ -397,7 +405,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       const [row] = await serve(
         () => sql<TokenRow[]>`
         SELECT kind, jti, client_id, sub, scopes, audience, issued_at, not_before, expires_at,
-          revoked_at, grant_id
+          revoked_at, grant_id, jkt
         FROM tokens WHERE hash = ${hash}`,
       )
       return row === undefined ? undefined : tokenRecordOf(hash, row)

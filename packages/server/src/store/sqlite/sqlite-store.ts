@@ -37,7 +37,7 @@ export interface SqliteStoreOptions {
 const TOKEN_CACHE_ENTRIES = 10_000
 const LOCK_WAIT_MS = 5_000
 
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -99,6 +99,9 @@ const MIGRATIONS: Record<number, string> = {
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX used_assertions_expires_at ON used_assertions (expires_at);
   `,
+  // RFC 9449 §6: the JWK thumbprint a DPoP-bound token is bound to (cnf.jkt); NULL: Bearer. Used
+  // DPoP proof ids share used_assertions, under keys of their own (tokens/dpop-proof.ts).
+  4: 'ALTER TABLE tokens ADD COLUMN jkt TEXT;',
 }
 
 interface PrincipalRow {
@@ -127,6 +130,7 @@ interface TokenRow {
   expires_at: number
   revoked_at: number | null
   grant_id: string
+  jkt: string | null
 }
 
 // Principal reads return raw rows (arrays, columns in the listed order): otherwise better-sqlite3
@@ -158,7 +162,7 @@ type PrincipalTuple = [
 // JSON.parse, instead of a JavaScript value and a slow property store per column. The hash is the
 // one looked up, so it is not read back.
 const TOKEN_JSON =
-  'json_array(kind, jti, client_id, sub, scopes, json(audience), issued_at, not_before, expires_at, revoked_at, grant_id)'
+  'json_array(kind, jti, client_id, sub, scopes, json(audience), issued_at, not_before, expires_at, revoked_at, grant_id, jkt)'
 type TokenTuple = [
   kind: TokenKind,
   jti: string,
@@ -171,6 +175,7 @@ type TokenTuple = [
   expires_at: number,
   revoked_at: number | null,
   grant_id: string,
+  jkt: string | null,
 ]
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
@@ -200,6 +205,7 @@ function principalOf(row: PrincipalTuple): Principal {
     scopes: splitScopes(scopes),
     accessTokenTtl: accessTokenTtl ?? 0,
     accessTokenFormat: settings.accessTokenFormat,
+    dpopBoundAccessTokens: settings.dpopBoundAccessTokens,
     source,
   }
 }
@@ -220,6 +226,7 @@ function tokenRecordOf(hash: TokenHash, json: string): TokenRecord {
     expiresAt: row[8] as EpochSeconds,
     revokedAt: row[9] as EpochSeconds | null,
     grantId: row[10],
+    cnf: row[11] === null ? null : Object.freeze({ jkt: row[11] }),
   })
 }
 
@@ -276,9 +283,9 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
   const deletePrincipal = db.prepare<[string]>('DELETE FROM principals WHERE id = ?')
   const insertToken = db.prepare<TokenRow>(`
     INSERT INTO tokens (hash, kind, jti, client_id, sub, scopes, audience, issued_at, not_before,
-      expires_at, revoked_at, grant_id)
+      expires_at, revoked_at, grant_id, jkt)
     VALUES (@hash, @kind, @jti, @client_id, @sub, @scopes, @audience, @issued_at, @not_before,
-      @expires_at, @revoked_at, @grant_id)`)
+      @expires_at, @revoked_at, @grant_id, @jkt)`)
   const selectToken = db
     .prepare<[string], string>(`SELECT ${TOKEN_JSON} FROM tokens WHERE hash = ?`)
     .pluck(true)
@@ -358,6 +365,7 @@ function openOwned(options: SqliteStoreOptions, lock: OwnerLock | undefined): St
         expires_at: r.expiresAt,
         revoked_at: r.revokedAt,
         grant_id: r.grantId,
+        jkt: r.cnf === null ? null : r.cnf.jkt,
       })
     },
     async findToken(hash) {
