@@ -6,25 +6,14 @@
  */
 import { createPublicKey } from 'node:crypto'
 import type { PublicJwk, PublicJwkSet } from '../store/store.ts'
+import { ASYMMETRIC_ALGORITHMS } from '../tokens/compact-jws.ts'
 
 /**
  * RFC 8725 §3.1–3.2: the only algorithms an assertion may use. Asymmetric only: never `none`,
  * never HS* (a client secret would then be the key, and a public key could be taken for one).
  * Published as `*_endpoint_auth_signing_alg_values_supported` (RFC 8414 §2).
  */
-export const ASSERTION_ALGORITHMS: readonly string[] = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-]
+export const ASSERTION_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS
 
 const RSA_ALGORITHMS: ReadonlySet<string> = new Set([
   'PS256',

@@ -20,6 +20,7 @@ import type { EpochSeconds } from '../brand.ts'
 import type { FormParams } from '../http/form.ts'
 import { fail, ok, type Result } from '../result.ts'
 import type { PublicJwk, PublicJwkSet } from '../store/store.ts'
+import { compactParts, jsonObject } from '../tokens/compact-jws.ts'
 import { ASSERTION_ALGORITHMS, canonicalAlgorithm } from './client-jwks.ts'
 import { PRINCIPAL_ID } from './credentials.ts'
 
@@ -34,7 +35,6 @@ export const MAX_ASSERTION_LIFETIME_SECONDS = 300
 /** Longest accepted jti (it is hashed before it is stored). */
 const MAX_JTI_LENGTH = 1024
 
-const JWS_PART = /^[A-Za-z0-9_-]+$/
 /**
  * RFC 8725 §3.11–3.12: typed JWTs of other kinds (`at+jwt`, `dpop+jwt`, ...) are not assertions.
  * RFC 7523bis: `client-authentication+jwt` SHOULD be sent; no `typ`, or plain JWT, stays accepted
@@ -90,24 +90,9 @@ export type AssertionProblem =
   | 'signature'
   | 'replay'
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
 function failed(): Result<ClientAssertion> {
   // RFC 7523 §3.2: invalid_client, and nothing about which check failed.
   return fail(oauthError('invalid_client', 'client authentication failed'))
-}
-
-/** A base64url JSON object, or undefined. */
-function jsonObject(part: string): Record<string, unknown> | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(utf8.decode(Buffer.from(part, 'base64url')))
-  } catch {
-    return undefined
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined
 }
 
 /**
@@ -124,11 +109,9 @@ export function readClientAssertion(form: FormParams): Result<ClientAssertion> {
   const jws = form.get('client_assertion')
   if (jws === undefined) return fail(oauthError('invalid_client', 'client_assertion is required'))
   if (jws.length > MAX_ASSERTION_LENGTH) return failed()
-  const parts = jws.split('.')
-  // Three non-empty parts: a JWE (five) and an unsigned JWT (empty signature) stop here.
-  if (parts.length !== 3) return failed()
-  const [head = '', body = '', signature = ''] = parts
-  if (!JWS_PART.test(head) || !JWS_PART.test(body) || !JWS_PART.test(signature)) return failed()
+  const parts = compactParts(jws)
+  if (parts === undefined) return failed()
+  const [head, body] = parts
   const header = jsonObject(head)
   const claims = jsonObject(body)
   if (header === undefined || claims === undefined) return failed()

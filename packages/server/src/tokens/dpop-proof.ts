@@ -17,24 +17,13 @@ import { normalizeHtu, type OAuthError, oauthError } from '@keyhole/protocol'
 import { calculateJwkThumbprint, compactVerify, EmbeddedJWK, type JWK } from 'jose'
 import type { EpochSeconds } from '../brand.ts'
 import { fail, ok, type Result } from '../result.ts'
+import { ASYMMETRIC_ALGORITHMS, compactParts, jsonObject } from './compact-jws.ts'
 
 /**
  * RFC 9449 §4.2, §4.3 step 5, RFC 8725 §3.1–3.2: asymmetric signature algorithms only, matched
  * case-sensitively; never `none` or a MAC. Published as `dpop_signing_alg_values_supported`.
  */
-export const DPOP_ALGORITHMS: readonly string[] = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-]
+export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS
 /** Larger than any proof (an RS512 one with a 4096-bit `jwk` is under 1.5 KB). */
 export const MAX_DPOP_PROOF_LENGTH = 8192
 /** RFC 9449 §11.1: a proof is accepted this long after its `iat`, and its jti kept as long. */
@@ -45,7 +34,6 @@ export const DPOP_CLOCK_SKEW_SECONDS = 30
 const MAX_JTI_LENGTH = 256
 /** RFC 7517 / RFC 7518 §6: members only a private or symmetric key has (§4.3 step 7). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv']
-const JWS_PART = /^[A-Za-z0-9_-]+$/
 /** §4.2: `dpop+jwt`; media types are case-insensitive and may drop `application/` (RFC 7515 §4.1.9). */
 const DPOP_TYPES: ReadonlySet<string> = new Set(['dpop+jwt', 'application/dpop+jwt'])
 const VERIFY_OPTIONS = { algorithms: [...DPOP_ALGORITHMS] }
@@ -59,8 +47,6 @@ export interface DpopProof {
   readonly iat: number
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
 /** RFC 9449 §5: a bad proof is `invalid_dpop_proof` (400, RFC 6749 §5.2). Fixed texts only. */
 export function dpopProofError(description: string): OAuthError {
   return oauthError('invalid_dpop_proof', description)
@@ -68,19 +54,6 @@ export function dpopProofError(description: string): OAuthError {
 
 function refused(description: string): Result<DpopProof> {
   return fail(dpopProofError(description))
-}
-
-/** A base64url JSON object, or undefined. */
-function jsonObject(part: string): Record<string, unknown> | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(utf8.decode(Buffer.from(part, 'base64url')))
-  } catch {
-    return undefined
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined
 }
 
 /**
@@ -100,12 +73,9 @@ export function readDpopProof(
   const jws = (values[0] as string).trim()
   if (jws.length > MAX_DPOP_PROOF_LENGTH) return refused('the DPoP proof is too large')
   // Step 2: one well-formed JWT: three non-empty parts (an unsigned JWT or a JWE stops here).
-  const parts = jws.split('.')
-  if (parts.length !== 3) return refused('the DPoP proof is not a signed JWT')
-  const [head = '', body = '', signature = ''] = parts
-  if (!JWS_PART.test(head) || !JWS_PART.test(body) || !JWS_PART.test(signature)) {
-    return refused('the DPoP proof is not a signed JWT')
-  }
+  const parts = compactParts(jws)
+  if (parts === undefined) return refused('the DPoP proof is not a signed JWT')
+  const [head, body] = parts
   const header = jsonObject(head)
   const claims = jsonObject(body)
   if (header === undefined || claims === undefined) {
