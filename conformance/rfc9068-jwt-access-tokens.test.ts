@@ -22,11 +22,11 @@ import {
   BILLING,
   base,
   fixtureConfig,
-  get,
   getToken,
   introspect,
   ORDERS,
   post,
+  publishedKeySet,
   type RunningServer,
   revoke,
   SHOP,
@@ -48,10 +48,7 @@ describe('RFC 9068 JWT access tokens', () => {
 
   before(async () => {
     server = await startServer(config())
-    const metadata = (await get(`${server.url}/.well-known/oauth-authorization-server`)).json<{
-      jwks_uri: string
-    }>()
-    jwks = createLocalJWKSet((await get(metadata.jwks_uri)).json())
+    jwks = createLocalJWKSet(await publishedKeySet(server))
   })
   after(async () => {
     await server?.stop()

@@ -21,6 +21,7 @@ import {
   type HttpResult,
   ORDERS,
   post,
+  publishedKeySet,
   type RunningServer,
   revoke,
   SHOP,
@@ -48,10 +49,7 @@ describe('RFC 9701 JWT introspection responses', () => {
 
   before(async () => {
     server = await startServer(config())
-    const metadata = (await get(`${server.url}/.well-known/oauth-authorization-server`)).json<{
-      jwks_uri: string
-    }>()
-    jwks = createLocalJWKSet((await get(metadata.jwks_uri)).json())
+    jwks = createLocalJWKSet(await publishedKeySet(server))
   })
   after(async () => {
     await server?.stop()

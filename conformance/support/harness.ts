@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { basicAuthorization } from '@keyhole/protocol'
+import type { JSONWebKeySet } from 'jose'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 export const KEYHOLE_BIN = join(ROOT, 'packages/cli/bin/keyhole.js')
@@ -244,4 +245,15 @@ export async function revoke(
   form: Record<string, string> = {},
 ): Promise<HttpResult> {
   return post(`${base(server)}/revoke`, { basic: caller, form: { token, ...form } })
+}
+
+/**
+ * The server's public keys, found the way a resource server finds them: the RFC 8414 metadata's
+ * `jwks_uri`, then the JWK Set it names (verify with jose's `createLocalJWKSet`).
+ */
+export async function publishedKeySet(server: RunningServer): Promise<JSONWebKeySet> {
+  const metadata = (await get(`${server.url}/.well-known/oauth-authorization-server`)).json<{
+    jwks_uri: string
+  }>()
+  return (await get(metadata.jwks_uri)).json<JSONWebKeySet>()
 }
