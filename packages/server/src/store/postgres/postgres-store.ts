@@ -287,27 +287,10 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
    * later; the operation itself keeps its slot until the driver settles it.
    */
   async function serve<T>(operation: () => PromiseLike<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new StoreUnavailableError(
-              `no answer from the PostgreSQL server at ${where} in ${OPERATION_TIMEOUT_MS / 1000} s`,
-            ),
-          ),
-        OPERATION_TIMEOUT_MS,
-      )
-    })
-    const work = run(operation)
-    // The loser of the race must not become an unhandled rejection.
-    work.catch(() => {})
     try {
-      return await Promise.race([work, late])
+      return await withDeadline(run(operation), OPERATION_TIMEOUT_MS, where)
     } catch (err) {
       throw unavailableNow(err, where)
-    } finally {
-      clearTimeout(timer)
     }
   }
   const feed = createRevocationFeed(target, options.listenerCheckMs ?? LISTENER_CHECK_MS)
@@ -480,29 +463,11 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
     },
 
     async ping() {
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new StoreUnavailableError(
-                `no answer from the PostgreSQL server at ${where} in ${PING_TIMEOUT_MS / 1000} s`,
-              ),
-            ),
-          PING_TIMEOUT_MS,
-        )
-      })
       const check = (async () => {
         if (!migrated) await ready()
         await run(() => sql`SELECT 1`)
       })()
-      // The loser of the race must not become an unhandled rejection.
-      check.catch(() => {})
-      try {
-        await Promise.race([check, deadline])
-      } finally {
-        clearTimeout(timer)
-      }
+      await withDeadline(check, PING_TIMEOUT_MS, where)
     },
 
     async close() {
@@ -512,6 +477,32 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 }
 
 type Sql = postgres.Sql
+
+/**
+ * `work`, or a StoreUnavailableError naming `where` once `ms` have passed without an answer. The
+ * work itself goes on (it keeps its connection until the driver settles it); its later failure
+ * is not an unhandled rejection.
+ */
+async function withDeadline<T>(work: Promise<T>, ms: number, where: string): Promise<T> {
+  work.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreUnavailableError(
+            `no answer from the PostgreSQL server at ${where} in ${ms / 1000} s`,
+          ),
+        ),
+      ms,
+    )
+  })
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 async function schemaVersion(q: Sql): Promise<number | undefined> {
   const [found] = await q<{ present: boolean }[]>`
